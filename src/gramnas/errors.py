@@ -1,0 +1,19 @@
+"""One exception type for every mistake a user can make.
+
+Entry points catch :class:`GramError` and print its one-line message instead of
+a traceback, so each message names the offending field and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class GramError(ValueError):
+    """Bad input (a config field, a file, a level) described in one line."""
+
+
+def field_error(field: str, problem: str, fix: str | None = None) -> GramError:
+    """Build the standard ``field: problem (fix)`` message."""
+    message = f"{field}: {problem}"
+    if fix:
+        message += f"; {fix}"
+    return GramError(message)

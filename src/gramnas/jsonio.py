@@ -1,0 +1,55 @@
+"""Versioned JSON files written atomically.
+
+Searches rewrite ``metagraph.json`` after every iteration; a kill in the middle
+of a write must leave the previous file intact, hence temporary file + rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gramnas.errors import GramError
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` so readers see the old or the new file, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_versioned_json(path: str | os.PathLike[str], fmt: str, version: int) -> dict[str, Any]:
+    """Load a ``{"format": fmt, "version": version, ...}`` file or fail in one line."""
+    path = Path(path)
+    if not path.is_file():
+        raise GramError(f"{path}: file not found; check the path")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GramError(f"{path}: not valid JSON ({exc}); the file is corrupt") from None
+    check_header(data, fmt, version, str(path))
+    return data
+
+
+def check_header(data: Any, fmt: str, version: int, where: str) -> None:
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise GramError(f"{where}: not a {fmt} file (missing 'format': '{fmt}')")
+    if data.get("version") != version:
+        raise GramError(
+            f"{where}: {fmt} version {data.get('version')!r} is not supported "
+            f"(this gramnas reads version {version}); upgrade gramnas or re-create the file"
+        )
