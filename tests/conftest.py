@@ -1,7 +1,15 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
 
 from gramnas import MetaGraph, SearchSpace, preset_space
 
@@ -20,3 +28,30 @@ def trained_metagraph() -> MetaGraph:
         arch = metagraph.sample(rng)
         metagraph.update(arch, float(rng.random()))
     return metagraph
+
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # the Hydra entry points live in src/
+
+
+def compose_config(config_name: str, output_dir: Path, overrides: list[str]) -> DictConfig:
+    """Compose an entry point's config as Hydra would, writing into ``output_dir``."""
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        del cfg.hydra
+    return cfg
+
+
+def run_entry_point(script: str, *overrides: str, cwd: Path, env: dict[str, str] | None = None):
+    """Run ``src/<script>`` in a subprocess, as a user would from the shell."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "src" / script), *overrides, f"hydra.run.dir={cwd}/run"],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )

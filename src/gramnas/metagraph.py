@@ -197,6 +197,10 @@ class MetaGraph:
         self.beta = (1.0 - self.beta_momentum) * self.beta + self.beta_momentum * reward
         self.iteration += 1
 
+    def skip(self) -> None:
+        """Count an iteration whose candidate was dropped: weights and beta stay as they are."""
+        self.iteration += 1
+
     def _edge_ids_of(self, arch: Architecture) -> list[tuple[int, np.ndarray]]:
         space = self.space
         if len(arch.dags) != space.num_dags:

@@ -45,10 +45,11 @@ class TimingProtocol:
     time_budget_s: float | None = None
 
     def __post_init__(self) -> None:
-        if self.warmup < 0 or self.runs < 1 or not 1 <= self.min_runs <= self.runs:
+        if self.warmup < 0 or self.runs < 1 or self.min_runs < 1:
             raise field_error(
-                "latency.protocol", f"need warmup >= 0 and 1 <= min_runs <= runs, got {self}"
+                "latency", f"need warmup >= 0, runs >= 1 and min_runs >= 1, got {self}"
             )
+        object.__setattr__(self, "min_runs", min(self.min_runs, self.runs))
 
     def time(self, run_once: Callable[[], object]) -> np.ndarray:
         """Milliseconds of each timed call of ``run_once``."""

@@ -1,0 +1,1 @@
+"""The GRAM search loop: sample -> proxy-train -> reward -> update, checkpointed every iteration."""

@@ -1,0 +1,78 @@
+"""PNG plots of a search: its curves over iterations and each DAG's edge strengths."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from gramnas.metagraph import MetaGraph, edge_endpoints  # noqa: E402
+
+
+def _running_mean(values: np.ndarray, window: int = 20) -> np.ndarray:
+    if len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def plot_search_curves(records: list[dict[str, Any]], path: Path) -> Path:
+    """Reward, accuracy, latency and convergence (effective edges per DAG) over iterations."""
+    done = [r for r in records if r["status"] != "skipped"]
+    iterations = np.array([r["iteration"] for r in done])
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
+    for ax, key, label in (
+        (axes[0, 0], "reward", "reward (accuracy - gamma x latency)"),
+        (axes[0, 1], "accuracy", "proxy validation accuracy"),
+        (axes[1, 0], "latency_ms", "latency (ms)"),
+    ):
+        values = np.array([r[key] for r in done], dtype=float)
+        ax.plot(iterations, values, ".", alpha=0.35, markersize=4)
+        smooth = _running_mean(values)
+        ax.plot(iterations[len(iterations) - len(smooth) :], smooth, "-", linewidth=2)
+        if key == "reward":
+            ax.plot(iterations, [r["beta"] for r in done], "--", label="beta")
+            ax.legend()
+        ax.set_title(label)
+        ax.set_xlabel("iteration")
+    effective = np.array([r["convergence"]["effective_edges"] for r in records])
+    ax = axes[1, 1]
+    for k in range(effective.shape[1] if effective.ndim == 2 else 0):
+        ax.plot([r["iteration"] for r in records], effective[:, k], label=f"DAG {k}")
+    ax.set_title("effective edges per DAG, exp(entropy of weights)")
+    ax.set_xlabel("iteration")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7, ncol=3)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_edge_strengths(metagraph: MetaGraph, path: Path) -> Path:
+    """One heat map per DAG: strength w / max(w) of edge i -> j (the quantity pruning thresholds)."""
+    space = metagraph.space
+    src, dst = edge_endpoints(space.nodes)
+    strengths = metagraph.strengths()
+    cols = space.dags_per_hierarchy
+    fig, axes = plt.subplots(
+        space.hierarchies, cols, figsize=(3.6 * cols, 3.3 * space.hierarchies), squeeze=False, constrained_layout=True
+    )
+    for k in range(space.num_dags):
+        grid = np.full((space.nodes, space.nodes), math.nan)
+        grid[src, dst] = strengths[k]
+        ax = axes[k // cols, k % cols]
+        image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis")
+        ax.set_title(f"hierarchy {k // cols}, DAG {k % cols}", fontsize=9)
+        ax.set_xlabel("to node")
+        ax.set_ylabel("from node")
+    fig.colorbar(image, ax=axes, shrink=0.6, label="strength w / max w")
+    fig.suptitle(f"edge strengths after {metagraph.iteration} iterations")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

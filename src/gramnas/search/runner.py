@@ -1,0 +1,199 @@
+"""The search loop (Algorithm 1) with exact checkpoint and resume.
+
+Every iteration t is seeded from (seed, t) alone, and the meta-graph file is
+the only state, rewritten atomically after each iteration. A search resumed
+from it therefore replays exactly what an uninterrupted one would have done,
+provided candidate evaluation is deterministic (latency from ``macs`` or a
+lookup table; measured latencies differ between any two runs anyway).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.image import imread
+from lightning.pytorch.callbacks import Callback
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from gramnas.errors import field_error
+from gramnas.metagraph import MetaGraph
+from gramnas.pruning import derive
+from gramnas.search.logs import append_record, truncate_logs
+from gramnas.search.plots import plot_edge_strengths, plot_search_curves
+from gramnas.training.callbacks import CandidateOutcome, MetaGraphUpdate
+from gramnas.training.proxy import ProxyTrainer
+
+METAGRAPH_FILE = "metagraph.json"
+FAILURE_OUTCOMES = ("lowest", "skip")
+
+
+@dataclass
+class SearchSettings:
+    iterations: int
+    max_macs: int | None = None
+    max_redraws: int = 20
+    on_failure: str = "lowest"
+    derive_levels: Sequence[float] = (0.3, 0.4, 0.5, 0.65)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations < 0:
+            raise field_error("search.iterations", f"must be an integer >= 0, got {self.iterations!r}")
+        if self.on_failure not in FAILURE_OUTCOMES:
+            raise field_error("search.on_failure", f"unknown outcome {self.on_failure!r}", f"choose one of {FAILURE_OUTCOMES}")
+        if self.max_macs is not None and (not isinstance(self.max_macs, int) or self.max_macs < 1):
+            raise field_error("search.max_macs", f"must be a positive integer or null, got {self.max_macs!r}")
+
+
+def iteration_seeds(seed: int, iteration: int) -> tuple[np.random.Generator, int]:
+    """The sampling generator and the torch seed of one iteration, from (seed, iteration) alone."""
+    sequence = np.random.SeedSequence([seed, iteration])
+    return np.random.default_rng(sequence), int(sequence.generate_state(1)[0])
+
+
+class GramSearch:
+    """Runs iterations from ``metagraph.iteration`` to ``settings.iterations``, writing into ``run_dir``."""
+
+    def __init__(
+        self,
+        metagraph: MetaGraph,
+        proxy: ProxyTrainer,
+        update: MetaGraphUpdate,
+        settings: SearchSettings,
+        run_dir: str | Path,
+        loggers: Sequence[Any] = (),
+        callbacks: Sequence[Callback] = (),
+        progress: bool = True,
+    ) -> None:
+        if update.metagraph is not metagraph:
+            raise ValueError("the MetaGraphUpdate callback must update the searched meta-graph")
+        self.metagraph = metagraph
+        self.proxy = proxy
+        self.update = update
+        self.settings = settings
+        self.run_dir = Path(run_dir)
+        self.loggers = list(loggers)
+        self.callbacks = list(callbacks)
+        self.progress = progress
+
+    def run(self) -> MetaGraph:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        records = truncate_logs(self.run_dir, self.metagraph.iteration)
+        best = max((r["reward"] for r in records if r["reward"] is not None), default=-math.inf)
+        if not records:
+            self.metagraph.save(self.run_dir / METAGRAPH_FILE)  # iteration 0: resumable from the start
+        with self._progress_bar() as bar:
+            task = bar.add_task("GRAM search", total=self.settings.iterations, completed=self.metagraph.iteration, best=best, beta=self.metagraph.beta)
+            for iteration in range(self.metagraph.iteration, self.settings.iterations):
+                record = self.step(iteration)
+                append_record(self.run_dir, record)
+                self.metagraph.save(self.run_dir / METAGRAPH_FILE)
+                self._log_metrics(record)
+                records.append(record)
+                if record["reward"] is not None:
+                    best = max(best, record["reward"])
+                bar.update(task, advance=1, best=best, beta=self.metagraph.beta)
+        self.finish(records)
+        return self.metagraph
+
+    def step(self, iteration: int) -> dict[str, Any]:
+        """One iteration: sample, proxy-train (the callback updates), or apply the failure outcome."""
+        start = time.perf_counter()
+        rng, torch_seed = iteration_seeds(self.metagraph.seed, iteration)
+        arch = self.metagraph.sample(rng, self.settings.max_macs, self.settings.max_redraws)
+        timings = {"sample": time.perf_counter() - start}
+        self.update.outcome = None
+        error = None
+        try:
+            run = self.proxy.train(arch, torch_seed, [self.update, *self.callbacks])
+            timings.update(run.timings)
+        except Exception as exc:  # a diverging or crashing candidate must not end the search
+            error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        outcome, status = self.update.outcome, "ok"
+        if outcome is None:  # training failed before the update
+            outcome = self._apply_failure(arch) if self.settings.on_failure == "lowest" else None
+            status = "failed" if outcome else "skipped"
+        if outcome is None:
+            self.metagraph.skip()
+        else:
+            if status == "ok":  # the callback ran inside Trainer.validate: report validation alone
+                timings["validate"] -= sum(outcome.timings.values())
+            timings.update(outcome.timings)
+        return self._record(iteration, arch, status, error, outcome, timings, time.perf_counter() - start)
+
+    def _apply_failure(self, arch: Any) -> CandidateOutcome | None:
+        try:
+            return self.update.apply(arch, accuracy=0.0)
+        except Exception:  # not even latency could be measured: skip it
+            return None
+
+    def _record(
+        self, iteration: int, arch: Any, status: str, error: str | None, outcome: CandidateOutcome | None,
+        timings: dict[str, float], seconds: float,
+    ) -> dict[str, Any]:
+        convergence = {k: v.tolist() for k, v in self.metagraph.convergence().items()}
+        metrics = outcome.metrics if outcome else None
+        return {
+            "iteration": iteration,
+            "status": status,
+            "error": error,
+            "architecture_id": arch.id,
+            "accuracy": metrics.accuracy if metrics else None,
+            "latency_ms": metrics.latency_ms if metrics else None,
+            "macs": metrics.macs if metrics else None,
+            "params": metrics.params if metrics else None,
+            "reward": outcome.reward if outcome else None,
+            "beta": self.metagraph.beta,
+            "edges": arch.num_edges,
+            "nodes": arch.num_nodes,
+            "seconds": round(seconds, 4),
+            "effective_edges": float(np.mean(convergence["effective_edges"])),
+            "max_pi": float(np.max(convergence["max_pi"])),
+            "timings": {k: round(v, 5) for k, v in timings.items()},
+            "latency": outcome.latency.to_dict() if outcome else None,
+            "convergence": convergence,
+            "architecture": arch.to_dict(),
+        }
+
+    def finish(self, records: list[dict[str, Any]]) -> None:
+        """Derived architectures at a few levels, plots, and the loggers' final flush."""
+        for level in self.settings.derive_levels:
+            derive(self.metagraph, float(level)).save(self.run_dir / f"architecture_{level}.json")
+        plots = [plot_edge_strengths(self.metagraph, self.run_dir / "edge_strengths.png")]
+        if records:
+            plots.append(plot_search_curves(records, self.run_dir / "search_curves.png"))
+        for logger in self.loggers:
+            log_images(logger, plots)
+            logger.finalize("success")
+
+    def _log_metrics(self, record: dict[str, Any]) -> None:
+        keys = ("accuracy", "latency_ms", "macs", "params", "reward", "beta", "edges", "seconds", "effective_edges", "max_pi")
+        metrics = {f"search/{k}": float(record[k]) for k in keys if record[k] is not None}
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=record["iteration"])
+
+    def _progress_bar(self) -> Progress:
+        return Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("best reward {task.fields[best]:.4f}  beta {task.fields[beta]:.4f}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            disable=not self.progress,
+        )
+
+
+def log_images(logger: Any, paths: Sequence[Path]) -> None:
+    """Send PNG plots to loggers that take images (W&B, TensorBoard); others keep them as files."""
+    if hasattr(logger, "log_image"):
+        for path in paths:
+            logger.log_image(key=f"search/{path.stem}", images=[str(path)])
+    elif hasattr(getattr(logger, "experiment", None), "add_image"):
+        for path in paths:
+            logger.experiment.add_image(f"search/{path.stem}", imread(path)[..., :3], dataformats="HWC")

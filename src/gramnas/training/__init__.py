@@ -1,0 +1,4 @@
+"""Lightning glue: data modules, the classification LightningModule, proxy training, callbacks.
+
+Importing this package imports Lightning; the core (:mod:`gramnas`) does not.
+"""

@@ -1,0 +1,356 @@
+"""LightningDataModules for the datasets GRAM searches and SwiftNets train on.
+
+Every module exposes its input shape and classes (so a meta-graph can be
+derived for it) and :meth:`ImageDataModule.proxy_data`: fixed, seeded,
+disjoint subsets of the *training* split held as in-memory tensors, so a
+candidate's proxy training pays no loader cost. The test split is never used
+by the search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler, TensorDataset
+
+from gramnas.errors import GramError, field_error
+
+
+@dataclass
+class ProxyData:
+    """The proxy training and validation sets of a search, as tensors."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    def to(self, memory_format: torch.memory_format) -> ProxyData:
+        return ProxyData(
+            self.train_x.contiguous(memory_format=memory_format),
+            self.train_y,
+            self.val_x.contiguous(memory_format=memory_format),
+            self.val_y,
+            self.num_classes,
+        )
+
+
+def tensor_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+    """Whole batches sliced out of tensors: no per-sample indexing or collation."""
+    dataset = TensorDataset(x, y)
+    if shuffle:
+        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
+    else:
+        sampler = SequentialSampler(dataset)
+    return DataLoader(dataset, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None)
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Base class: subclasses build the train and test datasets; this class serves them."""
+
+    in_channels: int = 3
+    input_size: int = 32
+    num_classes: int = 10
+    mean: tuple[float, ...] = (0.5,)
+    std: tuple[float, ...] = (0.5,)
+
+    def __init__(
+        self,
+        root: str = "data",
+        batch_size: int = 128,
+        num_workers: int = 0,
+        augment: bool = True,
+        val_size: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise field_error("data.batch_size", f"must be >= 1, got {batch_size}")
+        self.root = Path(root)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.augment = augment
+        self.val_size = val_size
+        self.seed = seed
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.input_size, self.input_size)
+
+    # --- what subclasses provide ---------------------------------------------------------
+
+    def dataset(self, train: bool, augment: bool) -> Dataset:
+        raise NotImplementedError
+
+    def train_augmentation(self) -> list[Any]:
+        """Standard augmentation for full training (random crop with padding, flip for natural images)."""
+        from torchvision import transforms
+
+        return [transforms.RandomCrop(self.input_size, padding=self.input_size // 8)]
+
+    def normalize(self) -> Any:
+        from torchvision import transforms
+
+        return transforms.Normalize(self.mean, self.std)
+
+    # --- proxy sets for the search -------------------------------------------------------
+
+    def proxy_data(self, train_size: int, val_size: int, seed: int) -> ProxyData:
+        """Seeded, disjoint subsets of the training split, without augmentation."""
+        dataset = self.dataset(train=True, augment=False)
+        total = len(dataset)  # type: ignore[arg-type]
+        if train_size < 1 or val_size < 1:
+            raise field_error("search.proxy_train/proxy_val", f"must be >= 1, got {train_size}, {val_size}")
+        if train_size + val_size > total:
+            raise field_error(
+                "search.proxy_train + search.proxy_val",
+                f"{train_size} + {val_size} exceeds the {total} training samples",
+                "use smaller proxy sets",
+            )
+        order = np.random.default_rng(seed).permutation(total)[: train_size + val_size]
+        images, labels = zip(*(dataset[int(i)] for i in order), strict=True)
+        x = torch.stack(images)
+        y = torch.as_tensor(labels, dtype=torch.long)
+        return ProxyData(x[:train_size], y[:train_size], x[train_size:], y[train_size:], self.num_classes)
+
+    # --- LightningDataModule hooks for full training -------------------------------------
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in ("fit", None, "validate"):
+            train = self.dataset(train=True, augment=self.augment)
+            if self.val_size:
+                generator = torch.Generator().manual_seed(self.seed)
+                order = torch.randperm(len(train), generator=generator).tolist()  # type: ignore[arg-type]
+                plain = self.dataset(train=True, augment=False)
+                self.val_set = torch.utils.data.Subset(plain, order[: self.val_size])
+                self.train_set = torch.utils.data.Subset(train, order[self.val_size :])
+            else:
+                self.train_set, self.val_set = train, None
+        if stage in ("test", None, "validate", "fit"):
+            self.test_set = self.dataset(train=False, augment=False)
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set if self.val_set is not None else self.test_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+
+class DigitsDataModule(ImageDataModule):
+    """scikit-learn's 8x8 handwritten digits (1,797 images): ships with the package, needs no download."""
+
+    in_channels, input_size, num_classes = 1, 8, 10
+    mean, std = (0.305,), (0.376,)
+
+    def __init__(self, test_fraction: float = 0.2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+        x = (x - self.mean[0]) / self.std[0]
+        y = torch.tensor(digits.target, dtype=torch.long)
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+        n_test = int(round(len(y) * test_fraction))
+        self._splits = {False: (x[order[:n_test]], y[order[:n_test]]), True: (x[order[n_test:]], y[order[n_test:]])}
+
+    def dataset(self, train: bool, augment: bool) -> Dataset:
+        return TensorDataset(*self._splits[train])
+
+
+class SyntheticDataModule(ImageDataModule):
+    """Generated images with a learnable class signal, of any shape: for tests and benchmarks."""
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        input_size: int = 32,
+        num_classes: int = 10,
+        train_samples: int = 1000,
+        test_samples: int = 200,
+        noise: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.in_channels, self.input_size, self.num_classes = in_channels, input_size, num_classes
+        generator = torch.Generator().manual_seed(12345)
+        templates = torch.randn(num_classes, in_channels, input_size, input_size, generator=generator)
+
+        def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+            y = torch.randint(num_classes, (n,), generator=generator)
+            return templates[y] + noise * torch.randn(n, in_channels, input_size, input_size, generator=generator), y
+
+        self._splits = {True: make(train_samples), False: make(test_samples)}
+
+    def dataset(self, train: bool, augment: bool) -> Dataset:
+        return TensorDataset(*self._splits[train])
+
+
+class TorchvisionDataModule(ImageDataModule):
+    """A torchvision classification dataset; downloads when it can, explains what to place where when it cannot."""
+
+    dataset_name: str = ""
+    expected_files: str = ""
+
+    def __init__(self, download: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.download = download
+
+    def train_augmentation(self) -> list[Any]:
+        from torchvision import transforms
+
+        return [*super().train_augmentation(), transforms.RandomHorizontalFlip()]
+
+    def transform(self, augment: bool) -> Any:
+        from torchvision import transforms
+
+        steps = self.train_augmentation() if augment else []
+        return transforms.Compose([*steps, transforms.ToTensor(), self.normalize()])
+
+    def _construct(self, train: bool, transform: Any) -> Dataset:
+        raise NotImplementedError
+
+    def dataset(self, train: bool, augment: bool) -> Dataset:
+        try:
+            return self._construct(train, self.transform(augment))
+        except Exception as exc:  # torchvision raises RuntimeError or URLError offline
+            raise GramError(
+                f"data.root: {self.dataset_name} is not under {self.root} and could not be downloaded "
+                f"({type(exc).__name__}); place {self.expected_files} under {self.root} or run where the "
+                "internet is reachable"
+            ) from None
+
+    def prepare_data(self) -> None:
+        for train in (True, False):
+            self.dataset(train, augment=False)
+
+
+class CIFAR10DataModule(TorchvisionDataModule):
+    dataset_name, expected_files = "CIFAR-10", "cifar-10-batches-py/ (from cifar-10-python.tar.gz)"
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+    def _construct(self, train: bool, transform: Any) -> Dataset:
+        from torchvision.datasets import CIFAR10
+
+        return CIFAR10(str(self.root), train=train, transform=transform, download=self.download)
+
+
+class MNISTDataModule(TorchvisionDataModule):
+    dataset_name, expected_files = "MNIST", "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz"
+    in_channels, input_size = 1, 28
+    mean, std = (0.1307,), (0.3081,)
+
+    def train_augmentation(self) -> list[Any]:
+        return ImageDataModule.train_augmentation(self)  # no flips for digits
+
+    def _construct(self, train: bool, transform: Any) -> Dataset:
+        from torchvision.datasets import MNIST
+
+        return MNIST(str(self.root), train=train, transform=transform, download=self.download)
+
+
+class FashionMNISTDataModule(MNISTDataModule):
+    dataset_name = "Fashion-MNIST"
+    expected_files = "FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz"
+    mean, std = (0.2860,), (0.3530,)
+
+    def _construct(self, train: bool, transform: Any) -> Dataset:
+        from torchvision.datasets import FashionMNIST
+
+        return FashionMNIST(str(self.root), train=train, transform=transform, download=self.download)
+
+
+class SVHNDataModule(TorchvisionDataModule):
+    dataset_name, expected_files = "SVHN", "train_32x32.mat and test_32x32.mat"
+    mean, std = (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)
+
+    def train_augmentation(self) -> list[Any]:
+        return ImageDataModule.train_augmentation(self)  # flipped digits are other digits
+
+    def _construct(self, train: bool, transform: Any) -> Dataset:
+        from torchvision.datasets import SVHN
+
+        split = "train" if train else "test"
+        return SVHN(str(self.root), split=split, transform=transform, download=self.download)
+
+
+class ImageFolderDataModule(TorchvisionDataModule):
+    """Any class-folder dataset: ``root/train/<class>/*`` and ``root/test/<class>/*``,
+    or a single ``root/<class>/*`` tree split by ``test_fraction``."""
+
+    dataset_name = "an ImageFolder dataset"
+
+    def __init__(
+        self,
+        image_size: int = 32,
+        in_channels: int = 3,
+        test_fraction: float = 0.2,
+        mean: tuple[float, ...] | None = None,
+        std: tuple[float, ...] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("download", False)
+        super().__init__(**kwargs)
+        self.input_size, self.in_channels = image_size, in_channels
+        self.test_fraction = test_fraction
+        imagenet = in_channels == 3  # ImageNet statistics for colour images, 0.5 for grey
+        self.mean = tuple(mean) if mean else ((0.485, 0.456, 0.406) if imagenet else (0.5,))
+        self.std = tuple(std) if std else ((0.229, 0.224, 0.225) if imagenet else (0.5,))
+        self.expected_files = "train/<class>/*.jpg and test/<class>/*.jpg (or <class>/*.jpg)"
+        self._folders: dict[bool, Any] = {}
+        self.num_classes = len(self._classes())
+
+    def _classes(self) -> list[str]:
+        base = self.root / "train" if (self.root / "train").is_dir() else self.root
+        if not base.is_dir():
+            raise field_error("data.root", f"{self.root} is not a folder", f"expected {self.expected_files}")
+        classes = sorted(p.name for p in base.iterdir() if p.is_dir())
+        if len(classes) < 2:
+            raise field_error("data.root", f"{base} holds {len(classes)} class folders", f"expected {self.expected_files}")
+        return classes
+
+    def transform(self, augment: bool) -> Any:
+        from torchvision import transforms
+
+        steps = [transforms.Resize((self.input_size, self.input_size))]
+        if self.in_channels == 1:
+            steps.append(transforms.Grayscale())
+        if augment:
+            steps += self.train_augmentation()
+        return transforms.Compose([*steps, transforms.ToTensor(), self.normalize()])
+
+    def dataset(self, train: bool, augment: bool) -> Dataset:
+        from torchvision.datasets import ImageFolder
+
+        split_dir = self.root / ("train" if train else "test")
+        if (self.root / "train").is_dir():
+            if not split_dir.is_dir():
+                raise field_error("data.root", f"{split_dir} is missing", f"expected {self.expected_files}")
+            return ImageFolder(str(split_dir), transform=self.transform(augment))
+        full = ImageFolder(str(self.root), transform=self.transform(augment))
+        order = torch.randperm(len(full), generator=torch.Generator().manual_seed(0)).tolist()
+        n_test = int(round(len(full) * self.test_fraction))
+        return torch.utils.data.Subset(full, order[n_test:] if train else order[:n_test])
+

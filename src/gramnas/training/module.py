@@ -1,0 +1,86 @@
+"""The LightningModule that trains any classifier, SwiftNet or baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from gramnas.architecture import Architecture
+from gramnas.model import SwiftNet
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., Any]
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training diverged: the candidate gets the search's failure outcome."""
+
+
+class ClassificationModule(L.LightningModule):
+    """Cross-entropy training with top-1 accuracy; optimizer and schedule come as factories.
+
+    ``optimizer`` is called with the parameters (e.g. ``functools.partial(torch.optim.SGD,
+    lr=0.01, momentum=0.9)`` or a Hydra ``_partial_`` config); ``scheduler``, if
+    given, with the optimizer and the number of epochs.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        num_classes: int,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        self.model = model.to(memory_format=torch.channels_last) if channels_last else model
+        self.channels_last = channels_last
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.loss = nn.CrossEntropyLoss()
+        self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        self.test_accuracy = MulticlassAccuracy(num_classes, average="micro")
+
+    @property
+    def architecture(self) -> Architecture | None:
+        return self.model.architecture if isinstance(self.model, SwiftNet) else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = self.loss(self(x), y)
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"loss became {loss.item()} at step {self.global_step}")
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        self.val_accuracy.update(self(x), y)
+        self.log("val/acc", self.val_accuracy, on_step=False, on_epoch=True, batch_size=len(y))
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        self.test_accuracy.update(self(x), y)
+        self.log("test/acc", self.test_accuracy, on_step=False, on_epoch=True, batch_size=len(y))
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        epochs = self.trainer.max_epochs if self.trainer is not None else 1
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer, epochs)}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A checkpoint alone rebuilds the network.
+        if self.architecture is not None:
+            checkpoint["architecture"] = self.architecture.to_dict()

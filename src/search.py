@@ -1,0 +1,82 @@
+"""GRAM search: ``python src/search.py [+experiment=cifar10] [key=value ...]``.
+
+Composes the config, instantiates data, space, latency, reward and loggers,
+and hands them to :class:`gramnas.search.runner.GramSearch`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from gramnas.cli import one_line_errors
+from gramnas.errors import GramError
+from gramnas.metagraph import MetaGraph
+from gramnas.search.runner import METAGRAPH_FILE, GramSearch, SearchSettings
+from gramnas.training.data import ImageDataModule
+from gramnas.training.proxy import ProxyTrainer
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="search")
+def main(cfg: DictConfig) -> None:
+    with one_line_errors():
+        search(cfg)
+
+
+def search(cfg: DictConfig) -> MetaGraph:
+    run_dir = Path(cfg.search.resume or cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    datamodule = instantiate(cfg.data)
+    metagraph = resume_or_create(cfg, datamodule, run_dir)
+    proxy_data = datamodule.proxy_data(cfg.search.proxy_train, cfg.search.proxy_val, metagraph.seed)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+    update = instantiate(cfg.callbacks.metagraph_update)(
+        metagraph=metagraph, latency=instantiate(cfg.latency), reward=instantiate(cfg.search.reward)
+    )
+    extra_callbacks = [instantiate(c) for key, c in cfg.callbacks.items() if key != "metagraph_update"]
+    loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    settings = SearchSettings(
+        iterations=cfg.search.iterations,
+        max_macs=cfg.search.max_macs,
+        max_redraws=cfg.search.max_redraws,
+        on_failure=cfg.search.on_failure,
+        derive_levels=list(cfg.search.derive_levels),
+    )
+    proxy = ProxyTrainer(proxy_data, instantiate(cfg.proxy))
+    GramSearch(metagraph, proxy, update, settings, run_dir, loggers, extra_callbacks).run()
+    print(f"meta-graph: {run_dir / METAGRAPH_FILE}")
+    return metagraph
+
+
+def resume_or_create(cfg: DictConfig, datamodule: ImageDataModule, run_dir: Path) -> MetaGraph:
+    """The meta-graph of ``search.resume``, or a fresh one for this data and space."""
+    if cfg.search.resume:
+        if not (run_dir / METAGRAPH_FILE).is_file():
+            raise GramError(f"search.resume: {run_dir} holds no {METAGRAPH_FILE}; pass a search run directory")
+        metagraph = MetaGraph.load(run_dir / METAGRAPH_FILE)
+        space = metagraph.space
+        if (space.in_channels, space.input_size, space.input_size) != datamodule.input_shape:
+            raise GramError(f"search.resume: {run_dir} searched {space.in_channels}x{space.input_size}x"
+                            f"{space.input_size} inputs, but data gives {datamodule.input_shape}; use its data")
+        return metagraph
+    space = instantiate(
+        cfg.space,
+        in_channels=datamodule.in_channels,
+        input_size=datamodule.input_size,
+        num_classes=datamodule.num_classes,
+    )
+    s = cfg.search
+    return MetaGraph.create(
+        space, seed=s.seed, alpha=s.alpha, beta=s.beta, beta_momentum=s.beta_momentum,
+        density=s.density, pi_min=s.pi_min, pi_max=s.pi_max,
+    )
+
+
+if __name__ == "__main__":
+    main()
