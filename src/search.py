@@ -37,7 +37,9 @@ def search(cfg: DictConfig) -> MetaGraph:
     update = instantiate(cfg.callbacks.metagraph_update)(
         metagraph=metagraph, latency=instantiate(cfg.latency), reward=instantiate(cfg.search.reward)
     )
-    extra_callbacks = [instantiate(c) for key, c in cfg.callbacks.items() if key != "metagraph_update"]
+    extra_callbacks = [
+        instantiate(c) for key, c in cfg.callbacks.items() if key != "metagraph_update"
+    ]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -58,12 +60,16 @@ def resume_or_create(cfg: DictConfig, datamodule: ImageDataModule, run_dir: Path
     """The meta-graph of ``search.resume``, or a fresh one for this data and space."""
     if cfg.search.resume:
         if not (run_dir / METAGRAPH_FILE).is_file():
-            raise GramError(f"search.resume: {run_dir} holds no {METAGRAPH_FILE}; pass a search run directory")
+            raise GramError(
+                f"search.resume: {run_dir} holds no {METAGRAPH_FILE}; pass a search run directory"
+            )
         metagraph = MetaGraph.load(run_dir / METAGRAPH_FILE)
         space = metagraph.space
         if (space.in_channels, space.input_size, space.input_size) != datamodule.input_shape:
-            raise GramError(f"search.resume: {run_dir} searched {space.in_channels}x{space.input_size}x"
-                            f"{space.input_size} inputs, but data gives {datamodule.input_shape}; use its data")
+            raise GramError(
+                f"search.resume: {run_dir} searched {space.in_channels}x{space.input_size}x"
+                f"{space.input_size} inputs, but data gives {datamodule.input_shape}; use its data"
+            )
         return metagraph
     space = instantiate(
         cfg.space,
@@ -73,8 +79,14 @@ def resume_or_create(cfg: DictConfig, datamodule: ImageDataModule, run_dir: Path
     )
     s = cfg.search
     return MetaGraph.create(
-        space, seed=s.seed, alpha=s.alpha, beta=s.beta, beta_momentum=s.beta_momentum,
-        density=s.density, pi_min=s.pi_min, pi_max=s.pi_max,
+        space,
+        seed=s.seed,
+        alpha=s.alpha,
+        beta=s.beta,
+        beta_momentum=s.beta_momentum,
+        density=s.density,
+        pi_min=s.pi_min,
+        pi_max=s.pi_max,
     )
 
 

@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import compose_config, run_entry_point
 from hydra.utils import instantiate
 
+from conftest import compose_config, run_entry_point
 from gramnas import MetaGraph
 from gramnas.training.data import SyntheticDataModule
 from gramnas.training.proxy import ProxyTrainer
@@ -37,7 +37,9 @@ def run_search(tmp_path, name, *overrides):
 
 
 def test_search_trains_every_candidate_and_learns(tmp_path):
-    metagraph = run_search(tmp_path, "run", "search.iterations=4", "latency=onnxruntime", "latency.runs=5")
+    metagraph = run_search(
+        tmp_path, "run", "search.iterations=4", "latency=onnxruntime", "latency.runs=5"
+    )
     run_dir = tmp_path / "run"
     start = MetaGraph.create(metagraph.space, seed=0)
     assert metagraph.iteration == 4
@@ -49,12 +51,32 @@ def test_search_trains_every_candidate_and_learns(tmp_path):
         assert 0.0 <= record["accuracy"] <= 1.0
         assert record["latency"]["backend"] == "onnxruntime" and record["latency_ms"] > 0
         assert record["reward"] == pytest.approx(record["accuracy"] - record["latency_ms"])
-        assert record["timings"]["fit"] > 0 and record["architecture"]["format"] == "gramnas.architecture"
+        assert (
+            record["timings"]["fit"] > 0
+            and record["architecture"]["format"] == "gramnas.architecture"
+        )
     rows = list(csv.DictReader((run_dir / "search_log.csv").open()))
     assert [int(r["iteration"]) for r in rows] == [0, 1, 2, 3]
-    assert set(rows[0]) >= {"iteration", "architecture_id", "accuracy", "latency_ms", "macs", "params", "reward", "beta", "edges", "seconds"}
+    assert set(rows[0]) >= {
+        "iteration",
+        "architecture_id",
+        "accuracy",
+        "latency_ms",
+        "macs",
+        "params",
+        "reward",
+        "beta",
+        "edges",
+        "seconds",
+    }
     assert float(rows[-1]["beta"]) == pytest.approx(metagraph.beta)
-    for name in ("metagraph.json", "config.yaml", "architecture_0.4.json", "search_curves.png", "edge_strengths.png"):
+    for name in (
+        "metagraph.json",
+        "config.yaml",
+        "architecture_0.4.json",
+        "search_curves.png",
+        "edge_strengths.png",
+    ):
         assert (run_dir / name).is_file(), name
     assert MetaGraph.load(run_dir / "metagraph.json").iteration == 4
 
@@ -66,20 +88,35 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     # Simulate a kill after iteration 2's log lines were written but before its checkpoint.
     with (split_dir / "candidates.jsonl").open("a") as f:
         f.write(json.dumps({"iteration": 2, "status": "ok", "reward": 9.9}) + "\n")
-    resumed = run_search(tmp_path, "ignored", "search.iterations=5", f"search.resume={split_dir}", *DETERMINISTIC)
+    resumed = run_search(
+        tmp_path, "ignored", "search.iterations=5", f"search.resume={split_dir}", *DETERMINISTIC
+    )
     np.testing.assert_array_equal(resumed.weights, straight.weights)
     assert resumed.beta == straight.beta and resumed.iteration == 5
-    assert (split_dir / "metagraph.json").read_text() == (tmp_path / "straight" / "metagraph.json").read_text()
-    iterations = [json.loads(line)["iteration"] for line in (split_dir / "candidates.jsonl").read_text().splitlines()]
+    assert (split_dir / "metagraph.json").read_text() == (
+        tmp_path / "straight" / "metagraph.json"
+    ).read_text()
+    iterations = [
+        json.loads(line)["iteration"]
+        for line in (split_dir / "candidates.jsonl").read_text().splitlines()
+    ]
     assert iterations == [0, 1, 2, 3, 4]
 
 
 @pytest.mark.parametrize("outcome", ["lowest", "skip"])
 def test_diverging_candidates_get_the_failure_outcome(tmp_path, outcome):
     metagraph = run_search(
-        tmp_path, outcome, "search.iterations=2", "proxy.optimizer.lr=1e30", f"search.on_failure={outcome}", *DETERMINISTIC
+        tmp_path,
+        outcome,
+        "search.iterations=2",
+        "proxy.optimizer.lr=1e30",
+        f"search.on_failure={outcome}",
+        *DETERMINISTIC,
     )
-    records = [json.loads(line) for line in (tmp_path / outcome / "candidates.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line)
+        for line in (tmp_path / outcome / "candidates.jsonl").read_text().splitlines()
+    ]
     assert metagraph.iteration == 2
     assert all("NonFiniteLoss" in r["error"] for r in records)
     if outcome == "lowest":
@@ -89,7 +126,9 @@ def test_diverging_candidates_get_the_failure_outcome(tmp_path, outcome):
     else:
         assert [r["status"] for r in records] == ["skipped", "skipped"]
         assert metagraph.beta == 0.4
-        np.testing.assert_array_equal(metagraph.weights, MetaGraph.create(metagraph.space, seed=0).weights)
+        np.testing.assert_array_equal(
+            metagraph.weights, MetaGraph.create(metagraph.space, seed=0).weights
+        )
 
 
 def test_wandb_offline_writes_a_run(tmp_path, monkeypatch):
@@ -111,11 +150,20 @@ def test_every_experiment_composes_and_instantiates(tmp_path, experiment):
     overrides = [f"+experiment={experiment}"] if experiment else []
     cfg = compose_config("search", tmp_path, overrides)
     if experiment:
-        assert cfg.search.iterations == 1000 and cfg.space.name == "paper" and cfg.search.proxy_train == 500
+        assert (
+            cfg.search.iterations == 1000
+            and cfg.space.name == "paper"
+            and cfg.search.proxy_train == 500
+        )
         assert (cfg.search.alpha, cfg.search.beta, cfg.search.gamma) == (0.9, 0.4, 1.0)
         assert experiment.replace("_", "") in cfg.data._target_.lower()
     datamodule = instantiate(cfg.data)
-    space = instantiate(cfg.space, in_channels=datamodule.in_channels, input_size=datamodule.input_size, num_classes=datamodule.num_classes)
+    space = instantiate(
+        cfg.space,
+        in_channels=datamodule.in_channels,
+        input_size=datamodule.input_size,
+        num_classes=datamodule.num_classes,
+    )
     metagraph = MetaGraph.create(space, density=cfg.search.density)
     recipe = instantiate(cfg.proxy)
     assert instantiate(cfg.latency).name == cfg.latency.name
@@ -123,7 +171,9 @@ def test_every_experiment_composes_and_instantiates(tmp_path, experiment):
     for logger in cfg.logger.values():
         instantiate(logger)
     # fast_dev_run-style: one candidate of this space trained for one epoch on data of this shape
-    fake = SyntheticDataModule(datamodule.in_channels, datamodule.input_size, datamodule.num_classes, train_samples=48)
+    fake = SyntheticDataModule(
+        datamodule.in_channels, datamodule.input_size, datamodule.num_classes, train_samples=48
+    )
     recipe.epochs = 1
     arch = metagraph.sample(np.random.default_rng(0), max_macs=20_000_000)
     run = ProxyTrainer(fake.proxy_data(32, 16, seed=0), recipe).train(arch, seed=0)
@@ -154,9 +204,17 @@ def test_bad_input_gives_one_clear_line(tmp_path, overrides, message):
 
 def test_mistyped_key_and_corrupt_resume(tmp_path):
     result = run_entry_point("search.py", "search.iteratons=5", cwd=tmp_path)
-    assert result.returncode != 0 and "iteratons" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode != 0 and "iteratons" in result.stderr and "Traceback" not in result.stderr
+    )
     run_dir = tmp_path / "broken"
     run_dir.mkdir()
-    (run_dir / "metagraph.json").write_text('{"format": "gramnas.metagraph", "version": 1, "dags": [')
+    (run_dir / "metagraph.json").write_text(
+        '{"format": "gramnas.metagraph", "version": 1, "dags": ['
+    )
     result = run_entry_point("search.py", f"search.resume={run_dir}", cwd=tmp_path)
-    assert result.returncode == 2 and "not valid JSON" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode == 2
+        and "not valid JSON" in result.stderr
+        and "Traceback" not in result.stderr
+    )

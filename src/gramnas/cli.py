@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+
 from gramnas.errors import GramError
+
 
 def _gram_error_in(exc: BaseException) -> GramError | None:
     """The GramError that caused ``exc``, also when Hydra's instantiate wrapped it."""
@@ -29,4 +31,3 @@ def one_line_errors() -> Iterator[None]:
             raise
         print(f"error: {gram_error}", file=sys.stderr)
         sys.exit(2)
-

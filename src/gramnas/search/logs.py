@@ -67,7 +67,9 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             if number == len(lines):
                 break  # a last line cut short by a kill; the checkpoint does not hold it
-            raise GramError(f"{path}:{number}: corrupt line; the run directory is damaged") from None
+            raise GramError(
+                f"{path}:{number}: corrupt line; the run directory is damaged"
+            ) from None
     return records
 
 

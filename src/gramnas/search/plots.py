@@ -9,10 +9,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from gramnas.metagraph import MetaGraph, edge_endpoints  # noqa: E402
+from gramnas.metagraph import MetaGraph, edge_endpoints
 
 
 def _running_mean(values: np.ndarray, window: int = 20) -> np.ndarray:
@@ -61,7 +61,11 @@ def plot_edge_strengths(metagraph: MetaGraph, path: Path) -> Path:
     strengths = metagraph.strengths()
     cols = space.dags_per_hierarchy
     fig, axes = plt.subplots(
-        space.hierarchies, cols, figsize=(3.6 * cols, 3.3 * space.hierarchies), squeeze=False, constrained_layout=True
+        space.hierarchies,
+        cols,
+        figsize=(3.6 * cols, 3.3 * space.hierarchies),
+        squeeze=False,
+        constrained_layout=True,
     )
     for k in range(space.num_dags):
         grid = np.full((space.nodes, space.nodes), math.nan)

@@ -17,9 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.image import imread
 from lightning.pytorch.callbacks import Callback
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from matplotlib.image import imread
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from gramnas.errors import field_error
 from gramnas.metagraph import MetaGraph
@@ -42,12 +49,24 @@ class SearchSettings:
     derive_levels: Sequence[float] = (0.3, 0.4, 0.5, 0.65)
 
     def __post_init__(self) -> None:
-        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations < 0:
-            raise field_error("search.iterations", f"must be an integer >= 0, got {self.iterations!r}")
+        if (
+            isinstance(self.iterations, bool)
+            or not isinstance(self.iterations, int)
+            or self.iterations < 0
+        ):
+            raise field_error(
+                "search.iterations", f"must be an integer >= 0, got {self.iterations!r}"
+            )
         if self.on_failure not in FAILURE_OUTCOMES:
-            raise field_error("search.on_failure", f"unknown outcome {self.on_failure!r}", f"choose one of {FAILURE_OUTCOMES}")
+            raise field_error(
+                "search.on_failure",
+                f"unknown outcome {self.on_failure!r}",
+                f"choose one of {FAILURE_OUTCOMES}",
+            )
         if self.max_macs is not None and (not isinstance(self.max_macs, int) or self.max_macs < 1):
-            raise field_error("search.max_macs", f"must be a positive integer or null, got {self.max_macs!r}")
+            raise field_error(
+                "search.max_macs", f"must be a positive integer or null, got {self.max_macs!r}"
+            )
 
 
 def iteration_seeds(seed: int, iteration: int) -> tuple[np.random.Generator, int]:
@@ -86,9 +105,17 @@ class GramSearch:
         records = truncate_logs(self.run_dir, self.metagraph.iteration)
         best = max((r["reward"] for r in records if r["reward"] is not None), default=-math.inf)
         if not records:
-            self.metagraph.save(self.run_dir / METAGRAPH_FILE)  # iteration 0: resumable from the start
+            self.metagraph.save(
+                self.run_dir / METAGRAPH_FILE
+            )  # iteration 0: resumable from the start
         with self._progress_bar() as bar:
-            task = bar.add_task("GRAM search", total=self.settings.iterations, completed=self.metagraph.iteration, best=best, beta=self.metagraph.beta)
+            task = bar.add_task(
+                "GRAM search",
+                total=self.settings.iterations,
+                completed=self.metagraph.iteration,
+                best=best,
+                beta=self.metagraph.beta,
+            )
             for iteration in range(self.metagraph.iteration, self.settings.iterations):
                 record = self.step(iteration)
                 append_record(self.run_dir, record)
@@ -124,7 +151,9 @@ class GramSearch:
             if status == "ok":  # the callback ran inside Trainer.validate: report validation alone
                 timings["validate"] -= sum(outcome.timings.values())
             timings.update(outcome.timings)
-        return self._record(iteration, arch, status, error, outcome, timings, time.perf_counter() - start)
+        return self._record(
+            iteration, arch, status, error, outcome, timings, time.perf_counter() - start
+        )
 
     def _apply_failure(self, arch: Any) -> CandidateOutcome | None:
         try:
@@ -133,8 +162,14 @@ class GramSearch:
             return None
 
     def _record(
-        self, iteration: int, arch: Any, status: str, error: str | None, outcome: CandidateOutcome | None,
-        timings: dict[str, float], seconds: float,
+        self,
+        iteration: int,
+        arch: Any,
+        status: str,
+        error: str | None,
+        outcome: CandidateOutcome | None,
+        timings: dict[str, float],
+        seconds: float,
     ) -> dict[str, Any]:
         convergence = {k: v.tolist() for k, v in self.metagraph.convergence().items()}
         metrics = outcome.metrics if outcome else None
@@ -172,7 +207,18 @@ class GramSearch:
             logger.finalize("success")
 
     def _log_metrics(self, record: dict[str, Any]) -> None:
-        keys = ("accuracy", "latency_ms", "macs", "params", "reward", "beta", "edges", "seconds", "effective_edges", "max_pi")
+        keys = (
+            "accuracy",
+            "latency_ms",
+            "macs",
+            "params",
+            "reward",
+            "beta",
+            "edges",
+            "seconds",
+            "effective_edges",
+            "max_pi",
+        )
         metrics = {f"search/{k}": float(record[k]) for k in keys if record[k] is not None}
         for logger in self.loggers:
             logger.log_metrics(metrics, step=record["iteration"])
@@ -196,4 +242,6 @@ def log_images(logger: Any, paths: Sequence[Path]) -> None:
             logger.log_image(key=f"search/{path.stem}", images=[str(path)])
     elif hasattr(getattr(logger, "experiment", None), "add_image"):
         for path in paths:
-            logger.experiment.add_image(f"search/{path.stem}", imread(path)[..., :3], dataformats="HWC")
+            logger.experiment.add_image(
+                f"search/{path.stem}", imread(path)[..., :3], dataformats="HWC"
+            )

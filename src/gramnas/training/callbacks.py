@@ -50,7 +50,9 @@ class MetaGraphUpdate(Callback):
         with torch.inference_mode(False), torch.no_grad():  # Lightning validates in inference mode
             latency = self.latency.measure(arch)
         measured = time.perf_counter()
-        metrics = CandidateMetrics(accuracy, latency.median_ms, count_macs(arch), count_params(arch))
+        metrics = CandidateMetrics(
+            accuracy, latency.median_ms, count_macs(arch), count_params(arch)
+        )
         reward = self.reward(metrics)
         self.metagraph.update(arch, reward)
         timings = {"latency": measured - start, "update": time.perf_counter() - measured}

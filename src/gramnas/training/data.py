@@ -16,7 +16,14 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler, TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
 
 from gramnas.errors import GramError, field_error
 
@@ -45,14 +52,18 @@ class ProxyData:
         )
 
 
-def tensor_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+def tensor_loader(
+    x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0
+) -> DataLoader:
     """Whole batches sliced out of tensors: no per-sample indexing or collation."""
     dataset = TensorDataset(x, y)
     if shuffle:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
     else:
         sampler = SequentialSampler(dataset)
-    return DataLoader(dataset, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None)
+    return DataLoader(
+        dataset, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None
+    )
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -110,7 +121,9 @@ class ImageDataModule(L.LightningDataModule):
         dataset = self.dataset(train=True, augment=False)
         total = len(dataset)  # type: ignore[arg-type]
         if train_size < 1 or val_size < 1:
-            raise field_error("search.proxy_train/proxy_val", f"must be >= 1, got {train_size}, {val_size}")
+            raise field_error(
+                "search.proxy_train/proxy_val", f"must be >= 1, got {train_size}, {val_size}"
+            )
         if train_size + val_size > total:
             raise field_error(
                 "search.proxy_train + search.proxy_val",
@@ -121,7 +134,9 @@ class ImageDataModule(L.LightningDataModule):
         images, labels = zip(*(dataset[int(i)] for i in order), strict=True)
         x = torch.stack(images)
         y = torch.as_tensor(labels, dtype=torch.long)
-        return ProxyData(x[:train_size], y[:train_size], x[train_size:], y[train_size:], self.num_classes)
+        return ProxyData(
+            x[:train_size], y[:train_size], x[train_size:], y[train_size:], self.num_classes
+        )
 
     # --- LightningDataModule hooks for full training -------------------------------------
 
@@ -152,7 +167,9 @@ class ImageDataModule(L.LightningDataModule):
         return self._loader(self.train_set, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set if self.val_set is not None else self.test_set, shuffle=False)
+        return self._loader(
+            self.val_set if self.val_set is not None else self.test_set, shuffle=False
+        )
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False)
@@ -173,8 +190,11 @@ class DigitsDataModule(ImageDataModule):
         x = (x - self.mean[0]) / self.std[0]
         y = torch.tensor(digits.target, dtype=torch.long)
         order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-        n_test = int(round(len(y) * test_fraction))
-        self._splits = {False: (x[order[:n_test]], y[order[:n_test]]), True: (x[order[n_test:]], y[order[n_test:]])}
+        n_test = round(len(y) * test_fraction)
+        self._splits = {
+            False: (x[order[:n_test]], y[order[:n_test]]),
+            True: (x[order[n_test:]], y[order[n_test:]]),
+        }
 
     def dataset(self, train: bool, augment: bool) -> Dataset:
         return TensorDataset(*self._splits[train])
@@ -196,11 +216,15 @@ class SyntheticDataModule(ImageDataModule):
         super().__init__(**kwargs)
         self.in_channels, self.input_size, self.num_classes = in_channels, input_size, num_classes
         generator = torch.Generator().manual_seed(12345)
-        templates = torch.randn(num_classes, in_channels, input_size, input_size, generator=generator)
+        templates = torch.randn(
+            num_classes, in_channels, input_size, input_size, generator=generator
+        )
 
         def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:
             y = torch.randint(num_classes, (n,), generator=generator)
-            return templates[y] + noise * torch.randn(n, in_channels, input_size, input_size, generator=generator), y
+            return templates[y] + noise * torch.randn(
+                n, in_channels, input_size, input_size, generator=generator
+            ), y
 
         self._splits = {True: make(train_samples), False: make(test_samples)}
 
@@ -258,7 +282,10 @@ class CIFAR10DataModule(TorchvisionDataModule):
 
 
 class MNISTDataModule(TorchvisionDataModule):
-    dataset_name, expected_files = "MNIST", "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz"
+    dataset_name, expected_files = (
+        "MNIST",
+        "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz",
+    )
     in_channels, input_size = 1, 28
     mean, std = (0.1307,), (0.3081,)
 
@@ -279,7 +306,9 @@ class FashionMNISTDataModule(MNISTDataModule):
     def _construct(self, train: bool, transform: Any) -> Dataset:
         from torchvision.datasets import FashionMNIST
 
-        return FashionMNIST(str(self.root), train=train, transform=transform, download=self.download)
+        return FashionMNIST(
+            str(self.root), train=train, transform=transform, download=self.download
+        )
 
 
 class SVHNDataModule(TorchvisionDataModule):
@@ -325,10 +354,16 @@ class ImageFolderDataModule(TorchvisionDataModule):
     def _classes(self) -> list[str]:
         base = self.root / "train" if (self.root / "train").is_dir() else self.root
         if not base.is_dir():
-            raise field_error("data.root", f"{self.root} is not a folder", f"expected {self.expected_files}")
+            raise field_error(
+                "data.root", f"{self.root} is not a folder", f"expected {self.expected_files}"
+            )
         classes = sorted(p.name for p in base.iterdir() if p.is_dir())
         if len(classes) < 2:
-            raise field_error("data.root", f"{base} holds {len(classes)} class folders", f"expected {self.expected_files}")
+            raise field_error(
+                "data.root",
+                f"{base} holds {len(classes)} class folders",
+                f"expected {self.expected_files}",
+            )
         return classes
 
     def transform(self, augment: bool) -> Any:
@@ -347,10 +382,11 @@ class ImageFolderDataModule(TorchvisionDataModule):
         split_dir = self.root / ("train" if train else "test")
         if (self.root / "train").is_dir():
             if not split_dir.is_dir():
-                raise field_error("data.root", f"{split_dir} is missing", f"expected {self.expected_files}")
+                raise field_error(
+                    "data.root", f"{split_dir} is missing", f"expected {self.expected_files}"
+                )
             return ImageFolder(str(split_dir), transform=self.transform(augment))
         full = ImageFolder(str(self.root), transform=self.transform(augment))
         order = torch.randperm(len(full), generator=torch.Generator().manual_seed(0)).tolist()
-        n_test = int(round(len(full) * self.test_fraction))
+        n_test = round(len(full) * self.test_fraction)
         return torch.utils.data.Subset(full, order[n_test:] if train else order[:n_test])
-

@@ -55,7 +55,9 @@ class ClassificationModule(L.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.model(x)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
         x, y = batch
         loss = self.loss(self(x), y)
         if not torch.isfinite(loss):

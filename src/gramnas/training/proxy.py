@@ -30,7 +30,9 @@ from gramnas.training.module import ClassificationModule, OptimizerFactory
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
 warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
-warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")  # validation is a separate stage
+warnings.filterwarnings(
+    "ignore", message=".*no `val_dataloader`.*"
+)  # validation is a separate stage
 
 
 @dataclass
@@ -48,8 +50,14 @@ class ProxyRecipe:
     def __post_init__(self) -> None:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise field_error("proxy.epochs", f"must be a positive integer, got {self.epochs!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise field_error("proxy.batch_size", f"must be a positive integer, got {self.batch_size!r}")
+        if (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, int)
+            or self.batch_size < 1
+        ):
+            raise field_error(
+                "proxy.batch_size", f"must be a positive integer, got {self.batch_size!r}"
+            )
 
 
 @dataclass
@@ -84,12 +92,18 @@ class ProxyTrainer:
         start = time.perf_counter()
         torch.manual_seed(seed)
         module = ClassificationModule(
-            build_model(arch), self.data.num_classes, self.recipe.optimizer, channels_last=self.recipe.channels_last
+            build_model(arch),
+            self.data.num_classes,
+            self.recipe.optimizer,
+            channels_last=self.recipe.channels_last,
         )
         built = time.perf_counter()
         trainer = L.Trainer(**self.trainer_kwargs, callbacks=list(callbacks))
         d = self.data
-        trainer.fit(module, tensor_loader(d.train_x, d.train_y, self.recipe.batch_size, shuffle=True, seed=seed))
+        trainer.fit(
+            module,
+            tensor_loader(d.train_x, d.train_y, self.recipe.batch_size, shuffle=True, seed=seed),
+        )
         fitted = time.perf_counter()
         trainer.validate(module, tensor_loader(d.val_x, d.val_y, 256, shuffle=False), verbose=False)
         validated = time.perf_counter()
