@@ -63,14 +63,22 @@ class Dag:
 
 
 @dataclass(frozen=True)
-class ConvLayer:
-    """One conv -> BN -> ELU layer as the network runs it (used to count and to build)."""
+class Piece:
+    """One step of the network as it runs, with shapes: what counting and latency tables read.
 
+    ``kind`` is ``conv`` (conv -> BN -> ELU), ``concat`` (of ``inputs`` tensors
+    into ``out_channels``), ``maxpool`` or ``head`` (global average pool + linear).
+    """
+
+    name: str
+    kind: str
     in_channels: int
     out_channels: int
-    kernel: int
-    stride: int
+    in_size: tuple[int, int]
     out_size: tuple[int, int]
+    kernel: int = 1
+    stride: int = 1
+    inputs: int = 1
 
 
 @dataclass(frozen=True)
@@ -108,17 +116,13 @@ class Architecture:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @cached_property
-    def _traced(self) -> tuple[tuple[tuple[str, ConvLayer], ...], int]:
-        return _trace_layers(self)
-
-    @property
-    def layers(self) -> tuple[tuple[str, ConvLayer], ...]:
-        """Every conv layer in execution order, named ``stem.i`` or ``h.d.node``."""
-        return self._traced[0]
+    def pieces(self) -> tuple[Piece, ...]:
+        """Every step of the network in execution order (stem and node convs, concatenations, pools, head)."""
+        return _trace_pieces(self)
 
     @property
     def head_in_features(self) -> int:
-        return self._traced[1]
+        return self.pieces[-1].in_channels
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -191,29 +195,86 @@ class Architecture:
         return cls.from_dict(read_versioned_json(path, FORMAT, VERSION), str(path))
 
 
-def _trace_layers(arch: Architecture) -> tuple[tuple[tuple[str, ConvLayer], ...], int]:
-    """Walk the network once: conv layers with their shapes, and the head's input width."""
-    layers = []
+def _trace_pieces(arch: Architecture) -> tuple[Piece, ...]:
+    """Walk the network once, in execution order, with every shape resolved."""
+    pieces = []
     channels, height, width = arch.input_shape
     for i, stem_layer in enumerate(arch.stem):
         kernel = stem_layer.kernel
-        height = (height + 2 * (kernel // 2) - kernel) // 2 + 1
-        width = (width + 2 * (kernel // 2) - kernel) // 2 + 1
-        layers.append(
-            (f"stem.{i}", ConvLayer(channels, stem_layer.channels, kernel, 2, (height, width)))
+        out_h = (height + 2 * (kernel // 2) - kernel) // 2 + 1
+        out_w = (width + 2 * (kernel // 2) - kernel) // 2 + 1
+        pieces.append(
+            Piece(
+                f"stem.{i}",
+                "conv",
+                channels,
+                stem_layer.channels,
+                (height, width),
+                (out_h, out_w),
+                kernel,
+                2,
+            )
         )
-        channels = stem_layer.channels
+        channels, height, width = stem_layer.channels, out_h, out_w
+    size = (height, width)
     for h in range(arch.hierarchies):
-        out_channels = 0
+        dag_outputs = []
         for dag in arch.hierarchy_dags(h):
             node_in, dag_out = dag_channels(dag, channels)
+            predecessors = dag.predecessors()
             for node in dag.nodes:
-                layer = ConvLayer(node_in[node.id], node.channels, node.kernel, 1, (height, width))
-                layers.append((f"{h}.{dag.index}.{node.id}", layer))
-            out_channels += dag_out
-        channels = out_channels
-        height, width = height // arch.pool_size, width // arch.pool_size
-    return tuple(layers), channels
+                name = f"{h}.{dag.index}.{node.id}"
+                if len(predecessors[node.id]) > 1:
+                    pieces.append(
+                        Piece(
+                            f"{name}.concat",
+                            "concat",
+                            node_in[node.id],
+                            node_in[node.id],
+                            size,
+                            size,
+                            inputs=len(predecessors[node.id]),
+                        )
+                    )
+                pieces.append(
+                    Piece(name, "conv", node_in[node.id], node.channels, size, size, node.kernel)
+                )
+            if len(dag.sinks()) > 1:
+                pieces.append(
+                    Piece(
+                        f"{h}.{dag.index}.concat",
+                        "concat",
+                        dag_out,
+                        dag_out,
+                        size,
+                        size,
+                        inputs=len(dag.sinks()),
+                    )
+                )
+            dag_outputs.append(dag_out)
+        channels = sum(dag_outputs)
+        if len(dag_outputs) > 1:
+            pieces.append(
+                Piece(
+                    f"{h}.concat", "concat", channels, channels, size, size, inputs=len(dag_outputs)
+                )
+            )
+        pooled = (size[0] // arch.pool_size, size[1] // arch.pool_size)
+        pieces.append(
+            Piece(
+                f"{h}.pool",
+                "maxpool",
+                channels,
+                channels,
+                size,
+                pooled,
+                arch.pool_size,
+                arch.pool_size,
+            )
+        )
+        size = pooled
+    pieces.append(Piece("head", "head", channels, arch.num_classes, size, (1, 1)))
+    return tuple(pieces)
 
 
 def dag_channels(dag: Dag, in_channels: int) -> tuple[dict[int, int], int]:

@@ -10,27 +10,32 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gramnas.architecture import Architecture
+from gramnas.architecture import Architecture, Piece
 
 
 def count_macs(arch: Architecture) -> int:
-    macs = sum(
-        layer.kernel**2
-        * layer.in_channels
-        * layer.out_channels
-        * layer.out_size[0]
-        * layer.out_size[1]
-        for _, layer in arch.layers
-    )
-    return macs + arch.head_in_features * arch.num_classes
+    return sum(piece_macs(piece) for piece in arch.pieces)
 
 
 def count_params(arch: Architecture) -> int:
-    params = sum(
-        layer.kernel**2 * layer.in_channels * layer.out_channels + 2 * layer.out_channels
-        for _, layer in arch.layers
-    )
-    return params + (arch.head_in_features + 1) * arch.num_classes
+    return sum(piece_params(piece) for piece in arch.pieces)
+
+
+def piece_macs(piece: Piece) -> int:
+    if piece.kind == "conv":
+        positions = piece.out_size[0] * piece.out_size[1]
+        return piece.kernel**2 * piece.in_channels * piece.out_channels * positions
+    if piece.kind == "head":
+        return piece.in_channels * piece.out_channels
+    return 0
+
+
+def piece_params(piece: Piece) -> int:
+    if piece.kind == "conv":  # weights (no bias: BN follows), BN scale and shift
+        return piece.kernel**2 * piece.in_channels * piece.out_channels + 2 * piece.out_channels
+    if piece.kind == "head":
+        return (piece.in_channels + 1) * piece.out_channels
+    return 0
 
 
 def count_with_hooks(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
