@@ -23,11 +23,15 @@ search: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Everything, the slow tests too; installs the heavier optional runtimes (TFLite) first.
 test-all: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,tflite]'
 	$(PY) -m pytest -m ""
 
 bench: $(STAMP)
 	$(PY) bench/core.py
+	$(PY) bench/latency.py
+	$(PY) bench/search.py
 
 lint: $(STAMP)
 	$(VENV)/bin/pre-commit run --all-files

@@ -15,6 +15,9 @@ from gramnas.latency.base import LatencyBackend, LatencyResult, TimingProtocol
 _BACKENDS = {
     "onnxruntime": ("gramnas.latency.onnxruntime", "OnnxRuntimeBackend", "gramnas"),
     "macs": ("gramnas.latency.macs", "MacsBackend", None),
+    "lut": ("gramnas.latency.lut", "LutBackend", "gramnas"),
+    "tflite": ("gramnas.latency.tflite", "TFLiteBackend", "gramnas[tflite]"),
+    "adb": ("gramnas.latency.adb", "AdbBackend", "gramnas[tflite]"),
 }
 
 

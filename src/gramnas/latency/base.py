@@ -25,13 +25,22 @@ from gramnas.model import build_model
 
 @dataclass(frozen=True)
 class LatencyResult:
+    """One latency figure; ``median_ms`` is what rewards and tables read.
+
+    Runtimes that report only a mean and a standard deviation (TFLite's
+    ``benchmark_model``) put the mean there, set ``statistic="mean"`` and
+    leave ``p90_ms`` empty; predictions set ``statistic="predicted"``.
+    """
+
     median_ms: float
-    p90_ms: float
+    p90_ms: float | None
     runs: int
     backend: str
     device: str
     runtime_version: str
     threads: int | None = None
+    std_ms: float | None = None
+    statistic: str = "median"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,4 +29,12 @@ class MacsBackend(LatencyBackend):
         if not isinstance(model_or_architecture, Architecture):
             raise field_error("latency", "the macs backend needs an Architecture, not an nn.Module")
         ms = self.overhead_ms + count_macs(model_or_architecture) / (self.gmacs_per_s * 1e9) * 1e3
-        return LatencyResult(ms, ms, 1, self.name, f"model: {self.gmacs_per_s} GMAC/s", "analytic")
+        return LatencyResult(
+            ms,
+            None,
+            0,
+            self.name,
+            f"model: {self.gmacs_per_s} GMAC/s",
+            "analytic",
+            statistic="predicted",
+        )

@@ -1,0 +1,189 @@
+"""FBNet-style lookup-table latency: per-piece latencies measured once on the target, then summed.
+
+Each piece of a network (a conv -> BN -> ELU node at its channels, resolution
+and stride; a concatenation; a max-pool; the head) is measured alone, as a
+one-piece model, with a measuring backend (ONNX Runtime by default, or TFLite
+or a phone over ADB). A prediction is the sum of the pieces' entries plus a
+fixed per-inference overhead (the latency of a model that does almost
+nothing). Missing entries are measured and added, so a table fills itself
+during a search; it is a versioned JSON file that records device and runtime.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gramnas.architecture import Architecture, Piece
+from gramnas.errors import GramError, field_error
+from gramnas.jsonio import read_versioned_json, write_json_atomic
+from gramnas.latency import get_backend
+from gramnas.latency.base import LatencyBackend, LatencyResult
+from gramnas.model import ConvBNELU
+
+FORMAT = "gramnas.latency_lut"
+VERSION = 1
+
+
+class _Concat(nn.Module):
+    """Concatenates ``inputs`` copies of its input: the cost of joining that many tensors."""
+
+    def __init__(self, inputs: int) -> None:
+        super().__init__()
+        self.inputs = inputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x] * self.inputs, dim=1)
+
+
+class _Overhead(nn.Module):
+    """Almost no work: what one inference costs beyond its layers."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :1, :1, :1] * 2.0
+
+
+def piece_key(piece: Piece) -> str:
+    h, w = piece.in_size
+    if piece.kind == "conv":
+        return f"conv{piece.kernel}x{piece.kernel} s{piece.stride} {piece.in_channels}->{piece.out_channels} @{h}x{w}"
+    if piece.kind == "concat":
+        return f"concat x{piece.inputs} {piece.out_channels} @{h}x{w}"
+    if piece.kind == "maxpool":
+        return f"maxpool{piece.kernel} {piece.in_channels} @{h}x{w}"
+    if piece.kind == "head":
+        return f"head {piece.in_channels}->{piece.out_channels} @{h}x{w}"
+    raise ValueError(f"unknown piece kind {piece.kind!r}")
+
+
+def piece_module(piece: Piece) -> tuple[nn.Module, tuple[int, int, int]]:
+    """A one-piece model and its (C, H, W) input, to be timed alone."""
+    h, w = piece.in_size
+    if piece.kind == "conv":
+        module: nn.Module = ConvBNELU(
+            piece.in_channels, piece.out_channels, piece.kernel, piece.stride
+        )
+        return module, (piece.in_channels, h, w)
+    if piece.kind == "concat":
+        per_input = -(-piece.out_channels // piece.inputs)
+        return _Concat(piece.inputs), (per_input, h, w)
+    if piece.kind == "maxpool":
+        return nn.MaxPool2d(piece.kernel, piece.stride), (piece.in_channels, h, w)
+    head = nn.Sequential(
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(piece.in_channels, piece.out_channels)
+    )
+    return head, (piece.in_channels, h, w)
+
+
+class LutBackend(LatencyBackend):
+    """Predicts latency from a lookup table; measures and stores what the table lacks."""
+
+    name = "lut"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        measure_with: str = "onnxruntime",
+        measure_options: dict[str, Any] | None = None,
+        measure_missing: bool = True,
+    ) -> None:
+        self.path = Path(path) if path else None
+        self.measure_missing = measure_missing
+        self.measure_with = measure_with
+        self.measure_options = dict(measure_options or {})
+        self._measurer: LatencyBackend | None = None
+        self.entries: dict[str, float] = {}
+        self.device = ""
+        self.runtime = ""
+        if self.path and self.path.exists():
+            self._load(self.path)
+
+    # --- the table ----------------------------------------------------------------------
+
+    def _load(self, path: Path) -> None:
+        data = read_versioned_json(path, FORMAT, VERSION)
+        try:
+            measured_with = data["measured_with"]
+            if measured_with["backend"] != self.measure_with:
+                raise GramError(
+                    f"latency.path: {path} was measured with {measured_with['backend']}, "
+                    f"not {self.measure_with}; use another table file"
+                )
+            self.entries = {str(k): float(v) for k, v in data["entries"].items()}
+            self.device, self.runtime = str(data["device"]), str(data["runtime"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise GramError(f"{path}: malformed latency table ({exc!r})") from None
+
+    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
+        target = Path(path) if path else self.path
+        if target is None:
+            raise field_error("latency.path", "no file to save the table to", "pass path=...")
+        write_json_atomic(
+            target,
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "device": self.device,
+                "runtime": self.runtime,
+                "measured_with": {"backend": self.measure_with, **self.measure_options},
+                "entries": dict(sorted(self.entries.items())),
+            },
+        )
+        return target
+
+    def _measure_entry(
+        self, key: str, module: nn.Module, input_shape: tuple[int, int, int]
+    ) -> float:
+        if not self.measure_missing:
+            raise field_error(
+                "latency",
+                f"the table has no entry {key!r}",
+                "set measure_missing=true or fill the table",
+            )
+        if self._measurer is None:
+            self._measurer = get_backend(self.measure_with, **self.measure_options)
+        result = self._measurer.measure(module.eval(), input_shape)
+        self.device, self.runtime = result.device, f"{result.backend} {result.runtime_version}"
+        return result.median_ms
+
+    def overhead_ms(self, input_shape: tuple[int, int, int]) -> float:
+        key = f"overhead @{'x'.join(map(str, input_shape))}"
+        if key not in self.entries:
+            self.entries[key] = self._measure_entry(key, _Overhead(), input_shape)
+        return self.entries[key]
+
+    def entry_ms(self, piece: Piece, overhead_ms: float) -> float:
+        """A piece's own latency: its one-piece model minus the fixed overhead (never below 0)."""
+        key = piece_key(piece)
+        if key not in self.entries:
+            module, shape = piece_module(piece)
+            self.entries[key] = max(self._measure_entry(key, module, shape) - overhead_ms, 0.0)
+        return self.entries[key]
+
+    # --- prediction ---------------------------------------------------------------------
+
+    def predict(self, arch: Architecture) -> float:
+        size_before = len(self.entries)
+        overhead = self.overhead_ms(arch.input_shape)
+        total = overhead + sum(self.entry_ms(piece, overhead) for piece in arch.pieces)
+        if self.path and len(self.entries) > size_before:
+            self.save()
+        return total
+
+    def measure(
+        self,
+        model_or_architecture: nn.Module | Architecture,
+        input_shape: tuple[int, ...] | None = None,
+    ) -> LatencyResult:
+        if not isinstance(model_or_architecture, Architecture):
+            raise field_error(
+                "latency", "the lut backend predicts from an Architecture, not an nn.Module"
+            )
+        ms = self.predict(model_or_architecture)
+        return LatencyResult(
+            ms, None, 0, self.name, self.device, self.runtime, statistic="predicted"
+        )
