@@ -16,7 +16,6 @@ Run: .venv/bin/python bench/latency.py
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,9 +24,9 @@ import torchvision
 from gramnas import MetaGraph, count_macs, count_params, derive, preset_space
 from gramnas.counting import count_with_hooks
 from gramnas.latency import get_backend
+from gramnas.registry import load_metagraph
 
-ROOT = Path(__file__).resolve().parents[1]
-CIFAR_METAGRAPH = ROOT / "assets/metagraphs/cifar10-paper-gamma1/metagraph.json"
+CIFAR_METAGRAPH = "cifar10-paper-gamma1"  # shipped with gramnas (gramnas/metagraphs/)
 TIMING = {"threads": 1, "warmup": 10, "runs": 50}
 
 
@@ -80,9 +79,9 @@ def lut_accuracy() -> None:
 
 def swiftnet_vs_mobilenet() -> None:
     onnx = get_backend("onnxruntime", threads=1, warmup=20, runs=100)
-    metagraph = MetaGraph.load(CIFAR_METAGRAPH)
+    metagraph = load_metagraph(CIFAR_METAGRAPH)
     print(
-        f"\nSwiftNet (from {CIFAR_METAGRAPH.parent.name}, 32-channel stem, 1000 classes) vs MobileNetV2-0.35, ONNX Runtime batch 1, 1 thread:"
+        f"\nSwiftNet (from {CIFAR_METAGRAPH}, 32-channel stem, 1000 classes) vs MobileNetV2-0.35, ONNX Runtime batch 1, 1 thread:"
     )
     print(f"  {'input':>6} {'model':<24} {'MMACs':>7} {'params':>9} {'latency ms':>10}  ratio")
     for size in (96, 128):

@@ -81,7 +81,7 @@ class ImageDataModule(L.LightningDataModule):
         batch_size: int = 128,
         num_workers: int = 0,
         augment: bool = True,
-        val_size: int = 0,
+        val_fraction: float = 0.0,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -90,8 +90,10 @@ class ImageDataModule(L.LightningDataModule):
         self.root = Path(root)
         self.batch_size = batch_size
         self.num_workers = num_workers
+        if not 0.0 <= val_fraction < 1.0:
+            raise field_error("data.val_fraction", f"must be in [0, 1), got {val_fraction}")
         self.augment = augment
-        self.val_size = val_size
+        self.val_fraction = val_fraction
         self.seed = seed
 
     @property
@@ -141,18 +143,18 @@ class ImageDataModule(L.LightningDataModule):
     # --- LightningDataModule hooks for full training -------------------------------------
 
     def setup(self, stage: str | None = None) -> None:
-        if stage in ("fit", None, "validate"):
-            train = self.dataset(train=True, augment=self.augment)
-            if self.val_size:
-                generator = torch.Generator().manual_seed(self.seed)
-                order = torch.randperm(len(train), generator=generator).tolist()  # type: ignore[arg-type]
-                plain = self.dataset(train=True, augment=False)
-                self.val_set = torch.utils.data.Subset(plain, order[: self.val_size])
-                self.train_set = torch.utils.data.Subset(train, order[self.val_size :])
-            else:
-                self.train_set, self.val_set = train, None
-        if stage in ("test", None, "validate", "fit"):
-            self.test_set = self.dataset(train=False, augment=False)
+        """Training split, a seeded validation slice of it (``val_fraction``), and the test split."""
+        train = self.dataset(train=True, augment=self.augment)
+        self.val_set = None
+        if self.val_fraction:
+            generator = torch.Generator().manual_seed(self.seed)
+            order = torch.randperm(len(train), generator=generator).tolist()  # type: ignore[arg-type]
+            n_val = max(1, round(len(order) * self.val_fraction))
+            plain = self.dataset(train=True, augment=False)
+            self.val_set = torch.utils.data.Subset(plain, order[:n_val])
+            train = torch.utils.data.Subset(train, order[n_val:])
+        self.train_set = train
+        self.test_set = self.dataset(train=False, augment=False)
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         return DataLoader(

@@ -45,6 +45,10 @@ class ClassificationModule(L.LightningModule):
         self.loss = nn.CrossEntropyLoss()
         self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
         self.test_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        # Top-5 only means something with many classes (ImageNet-style tables).
+        self.test_top5 = (
+            MulticlassAccuracy(num_classes, top_k=5, average="micro") if num_classes > 10 else None
+        )
 
     @property
     def architecture(self) -> Architecture | None:
@@ -72,8 +76,14 @@ class ClassificationModule(L.LightningModule):
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        self.test_accuracy.update(self(x), y)
+        logits = self(x)
+        self.test_accuracy.update(logits, y)
         self.log("test/acc", self.test_accuracy, on_step=False, on_epoch=True, batch_size=len(y))
+        if self.test_top5 is not None:
+            self.test_top5.update(logits, y)
+            self.log(
+                "test/acc_top5", self.test_top5, on_step=False, on_epoch=True, batch_size=len(y)
+            )
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())

@@ -1,0 +1,116 @@
+"""Collect finished training runs into one table and the accuracy-versus-MACs plot (paper Figure 1)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from gramnas.errors import GramError
+
+COLUMNS = (
+    "model",
+    "top1",
+    "macs",
+    "params",
+    "accuracy_density",
+    "latency_ms",
+    "epochs",
+    "data",
+    "run",
+)
+
+
+def collect_runs(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """Every ``metrics.json`` under ``sweep_dir``, smallest model first."""
+    root = Path(sweep_dir)
+    if not root.is_dir():
+        raise GramError(f"{root}: not a folder; pass a sweep or run directory")
+    rows = []
+    for path in sorted(root.rglob("metrics.json")):
+        try:
+            metrics = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            raise GramError(f"{path}: not valid JSON; the run is damaged") from None
+        rows.append(
+            {**{k: metrics.get(k) for k in COLUMNS}, "run": str(path.parent.relative_to(root))}
+        )
+    if not rows:
+        raise GramError(f"{root}: holds no metrics.json; is it a finished training sweep?")
+    return sorted(rows, key=lambda r: (r["macs"], r["model"]))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if value < 100 else f"{value:.1f}"
+    return "" if value is None else str(value)
+
+
+def write_summary(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
+    """``results.csv``, ``results.md`` and ``accuracy_vs_macs.png`` in ``out_dir``."""
+    out = Path(out_dir)
+    with open(out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    header = "| model | top-1 (%) | MMACs | params | density (%/MMAC) | latency (ms) | epochs | data | run |"
+    lines = [header, "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        cells = [
+            r["model"],
+            r["top1"],
+            (r["macs"] or 0) / 1e6,
+            r["params"],
+            r["accuracy_density"],
+            r["latency_ms"],
+            r["epochs"],
+            r["data"],
+            r["run"],
+        ]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    return [
+        out / "results.csv",
+        out / "results.md",
+        plot_accuracy_vs_macs(rows, out / "accuracy_vs_macs.png"),
+    ]
+
+
+def plot_accuracy_vs_macs(rows: list[dict[str, Any]], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
+    families: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        families.setdefault(
+            "SwiftNet"
+            if str(row["model"]).startswith("swiftnet")
+            else str(row["model"]).split("_")[0],
+            [],
+        ).append(row)
+    for family, members in sorted(families.items()):
+        members = sorted(members, key=lambda r: r["macs"])
+        ax.plot(
+            [r["macs"] / 1e6 for r in members], [r["top1"] for r in members], "o-", label=family
+        )
+        for r in members:
+            ax.annotate(
+                r["model"].replace("swiftnet_", ""),
+                (r["macs"] / 1e6, r["top1"]),
+                fontsize=6,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("MMACs (log scale)")
+    ax.set_ylabel("test top-1 (%)")
+    ax.set_title("accuracy versus MACs")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

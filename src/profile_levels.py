@@ -1,0 +1,138 @@
+"""Profile a meta-graph: ``python src/profile_levels.py [metagraph=...] [latency=onnxruntime] [budget.macs=12e6]``.
+
+Writes profile.csv and profile.png (MACs, parameters and latency against the
+prune level, paper Figure 5); with a budget, prints the lowest level that fits
+and saves that model's architecture.json.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import hydra
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from gramnas.cli import one_line_errors
+from gramnas.counting import count_macs, count_params
+from gramnas.pruning import level_for_budget, profile_levels
+from gramnas.registry import load_metagraph, swiftnet_architecture
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="profile")
+def main(cfg: DictConfig) -> None:
+    with one_line_errors():
+        profile(cfg)
+
+
+def profile(cfg: DictConfig) -> list[dict[str, float]]:
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metagraph = load_metagraph(cfg.metagraph)
+    space = metagraph.space
+    size = cfg.input_size or space.input_size
+    shape = dict(
+        mode=cfg.prune_mode,
+        max_channels=cfg.max_channels,
+        input_shape=(cfg.in_chans or space.in_channels, size, size),
+        num_classes=cfg.num_classes or space.num_classes,
+        stem=tuple(cfg.stem),
+    )
+    levels = np.linspace(cfg.levels.start, cfg.levels.stop, cfg.levels.num).round(4)
+    latency = instantiate(cfg.latency) if cfg.get("latency") else None
+    rows = []
+    for p in profile_levels(metagraph, levels, cfg.upscale, **shape):
+        row = {
+            "level": p.level,
+            "macs": p.macs,
+            "params": p.params,
+            "nodes": p.nodes,
+            "edges": p.edges,
+            "architecture_id": p.architecture_id,
+        }
+        if latency is not None:
+            arch = swiftnet_architecture(
+                metagraph,
+                p.level,
+                cfg.upscale,
+                cfg.max_channels,
+                cfg.stem,
+                shape["input_shape"][0],
+                shape["num_classes"],
+                size,
+                cfg.prune_mode,
+            )
+            row["latency_ms"] = latency.measure(arch).median_ms
+        rows.append(row)
+    with open(run_dir / "profile.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    plot_profile(
+        rows,
+        run_dir / "profile.png",
+        f"{cfg.metagraph}, up-scale {cfg.upscale}, input {shape['input_shape']}",
+    )
+    print(f"profile of {len(rows)} levels: {run_dir / 'profile.csv'}")
+
+    if cfg.budget.macs is not None or cfg.budget.params is not None:
+        macs = None if cfg.budget.macs is None else int(float(cfg.budget.macs))
+        params = None if cfg.budget.params is None else int(float(cfg.budget.params))
+        level = level_for_budget(
+            metagraph, macs=macs, params=params, levels=levels, upscale=cfg.upscale, **shape
+        )
+        arch = swiftnet_architecture(
+            metagraph,
+            level,
+            cfg.upscale,
+            cfg.max_channels,
+            cfg.stem,
+            shape["input_shape"][0],
+            shape["num_classes"],
+            size,
+            cfg.prune_mode,
+        )
+        arch.save(run_dir / "architecture.json")
+        print(
+            f"budget macs<={macs} params<={params}: level {level} -> {count_macs(arch) / 1e6:.2f} MMACs, "
+            f"{count_params(arch)} params, {arch.num_nodes} nodes, {arch.num_edges} edges "
+            f"(architecture {arch.id}: {run_dir / 'architecture.json'})"
+        )
+    return rows
+
+
+def plot_profile(rows: list[dict[str, float]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = [r["level"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    ax.plot(levels, [r["macs"] / 1e6 for r in rows], "o-", markersize=3, label="MMACs")
+    ax.plot(levels, [r["params"] / 1e6 for r in rows], "s-", markersize=3, label="M parameters")
+    ax.set_yscale("log")
+    ax.set_xlabel("structure-level prune level")
+    ax.set_title(title, fontsize=9)
+    if "latency_ms" in rows[0]:
+        twin = ax.twinx()
+        twin.plot(
+            levels,
+            [r["latency_ms"] for r in rows],
+            "^-",
+            color="C3",
+            markersize=3,
+            label="latency (ms)",
+        )
+        twin.set_ylabel("latency (ms)")
+        twin.legend(loc="upper center")
+    ax.legend(loc="upper right")
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Summarise a training sweep: ``python src/summarize.py multirun/train/<date> [--out DIR]``.
+
+Writes results.md, results.csv and accuracy_vs_macs.png (default: into the sweep directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from gramnas.cli import one_line_errors
+from gramnas.summary import collect_runs, write_summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "sweep_dir", help="a multirun directory (or any folder holding runs with metrics.json)"
+    )
+    parser.add_argument("--out", help="where to write the table and plot (default: sweep_dir)")
+    args = parser.parse_args()
+    with one_line_errors():
+        rows = collect_runs(args.sweep_dir)
+        for path in write_summary(rows, args.out or args.sweep_dir):
+            print(path)
+        print(f"{len(rows)} runs")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Full training: ``python src/train.py model=swiftnet_0.4_1.5 data=cifar10 trainer.max_epochs=200``.
+
+Derives the model from its meta-graph for the chosen data, trains it with the
+chosen recipe, tests the best checkpoint, and writes ``architecture.json``,
+``architecture.png``, ``metrics.json``, ``model.onnx`` and the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from gramnas.cli import one_line_errors
+from gramnas.drawing import draw_architecture
+from gramnas.model import SwiftNet
+from gramnas.registry import variant_name
+from gramnas.training.module import ClassificationModule
+from gramnas.training.report import run_metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> None:
+    with one_line_errors():
+        train(cfg)
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    shape = datamodule.input_shape
+    model = instantiate(
+        cfg.model, in_chans=shape[0], num_classes=datamodule.num_classes, input_size=shape[1]
+    )
+    if isinstance(model, SwiftNet):
+        model.architecture.save(run_dir / "architecture.json")
+        draw_architecture(model.architecture, run_dir / "architecture.png")
+    module = ClassificationModule(
+        model,
+        datamodule.num_classes,
+        instantiate(cfg.recipe.optimizer),
+        instantiate(cfg.recipe.scheduler),
+        channels_last=cfg.channels_last,
+    )
+    callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
+    loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer.fit(module, datamodule=datamodule)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    test = trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)[0]
+
+    metrics = run_metrics(
+        name=model_name(cfg.model, shape[1]),
+        model=module.model,
+        input_shape=shape,
+        test=test,
+        latency=instantiate(cfg.latency) if cfg.get("latency") else None,
+        run_dir=run_dir,
+        extra={
+            "data": cfg.data._target_.rsplit(".", 1)[-1],
+            "epochs": trainer.current_epoch,
+            "checkpoint": best,
+            "config": OmegaConf.to_container(cfg.model, resolve=True),
+        },
+    )
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    print(
+        f"top-1 {metrics['top1']:.2f}%  {metrics['macs'] / 1e6:.2f} MMACs  {metrics['params']} params  -> {run_dir}"
+    )
+    return metrics
+
+
+def model_name(model_cfg: DictConfig, input_size: int) -> str:
+    """``swiftnet_0.4_1.5`` (``swiftnet_96_...`` with a stem), ``mobilenetv2_0.35``: also inside sweeps."""
+    if "level" in model_cfg:
+        resolution = input_size if model_cfg.get("stem") else None
+        return variant_name(model_cfg.level, model_cfg.upscale, resolution)
+    if "width_mult" in model_cfg:
+        return f"mobilenetv2_{model_cfg.width_mult:g}"
+    return model_cfg._target_.rsplit(".", 1)[-1]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Models, full training, checkpoints, export, profiling and sweep summaries on tiny generated data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from conftest import ROOT, compose_config, run_entry_point
+from gramnas import GramError
+from gramnas.model import SwiftNet
+from gramnas.registry import create_model, list_models, load_metagraph
+from gramnas.summary import collect_runs, write_summary
+from gramnas.training.checkpoint import load_swiftnet
+
+TINY_DATA = [
+    "data=synthetic",
+    "data.train_samples=160",
+    "data.test_samples=40",
+    "data.batch_size=32",
+    "logger=none",
+]
+
+
+def run_train(out: Path, *overrides: str) -> dict:
+    from train import train
+
+    return train(
+        compose_config(
+            "train",
+            out,
+            [
+                *TINY_DATA,
+                "trainer.max_epochs=2",
+                "trainer.accelerator=cpu",
+                "trainer.enable_progress_bar=false",
+                *overrides,
+            ],
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def finished_runs(tmp_path_factory) -> Path:
+    sweep = tmp_path_factory.mktemp("sweep")
+    run_train(sweep / "0", "model=swiftnet_0.4_1.0")
+    run_train(sweep / "1", "model=mobilenetv2_035")
+    return sweep
+
+
+@pytest.mark.parametrize("config", sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml")))
+def test_every_model_config_composes_and_builds(tmp_path, config):
+    size = int(config.split("_")[1]) if config.split("_")[1] in ("96", "128") else 32
+    cfg = compose_config(
+        "train", tmp_path, [f"model={config}", "data=synthetic", f"data.input_size={size}"]
+    )
+    model = instantiate(cfg.model, in_chans=3, num_classes=10, input_size=size)
+    assert model.eval()(torch.randn(2, 3, size, size)).shape == (2, 10)
+
+
+def test_registry_creates_every_named_variant():
+    names = list_models()
+    assert "swiftnet_0.4_1.5" in names and "swiftnet_96_0.5_1.0" in names and len(names) == 20
+    model = create_model("swiftnet_0.4_1.5", num_classes=100, in_chans=1, input_size=28)
+    assert model.architecture.input_shape == (1, 28, 28) and model(
+        torch.randn(1, 1, 28, 28)
+    ).shape == (1, 100)
+    big = create_model("swiftnet_128_0.4_1.5")
+    assert big.architecture.input_shape == (3, 128, 128) and big.architecture.num_classes == 1000
+    with pytest.raises(GramError, match="unknown model"):
+        create_model("swiftnet_0.99_9")
+    with pytest.raises(GramError, match=r"model\.metagraph"):
+        load_metagraph("no-such-metagraph")
+
+
+def test_training_end_to_end_writes_every_output(finished_runs):
+    run = finished_runs / "0"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["model"] == "swiftnet_0.4_1.0" and metrics["epochs"] == 2
+    assert 0 <= metrics["top1"] <= 100 and metrics["macs"] > 0 and metrics["params"] > 0
+    assert metrics["accuracy_density"] == pytest.approx(metrics["top1"] / (metrics["macs"] / 1e6))
+    assert metrics["latency"]["backend"] == "onnxruntime" and metrics["latency_ms"] > 0
+    assert metrics["onnx_max_abs_diff"] < 1e-4
+    assert "top5" not in metrics  # 10 classes
+    for name in ("architecture.json", "architecture.png", "model.onnx", "checkpoints/best.ckpt"):
+        assert (run / name).is_file(), name
+    baseline = json.loads((finished_runs / "1" / "metrics.json").read_text())
+    assert baseline["model"] == "mobilenetv2_0.35" and baseline["macs"] > 0
+
+
+def test_checkpoint_alone_rebuilds_the_network(finished_runs):
+    run = finished_runs / "0"
+    model = load_swiftnet(run / "checkpoints" / "best.ckpt")
+    assert isinstance(model, SwiftNet)
+    assert model.architecture.to_dict() == json.loads((run / "architecture.json").read_text())
+    again = load_swiftnet(run / "checkpoints" / "best.ckpt")
+    x = torch.randn(3, *model.architecture.input_shape)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), again(x))
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(run / "model.onnx"), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        expected = model(x[:1]).numpy()
+    torch.testing.assert_close(
+        torch.from_numpy(session.run(None, {"input": x[:1].numpy()})[0]),
+        torch.from_numpy(expected),
+        atol=1e-4,
+        rtol=1e-4,
+    )
+
+
+def test_sweep_summary_of_two_finished_runs(finished_runs, tmp_path):
+    rows = collect_runs(finished_runs)
+    assert [r["run"] for r in sorted(rows, key=lambda r: r["run"])] == ["0", "1"]
+    paths = write_summary(rows, tmp_path)
+    table = (tmp_path / "results.md").read_text().splitlines()
+    assert (
+        len(table) == 4
+        and "swiftnet_0.4_1.0" in "".join(table)
+        and "mobilenetv2_0.35" in "".join(table)
+    )
+    assert all(p.is_file() for p in paths)
+    with pytest.raises(GramError, match=r"no metrics\.json"):
+        collect_runs(tmp_path)
+
+
+def test_top5_with_many_classes(tmp_path):
+    metrics = run_train(tmp_path / "run", "data.num_classes=20", "trainer.max_epochs=1")
+    assert 0 <= metrics["top1"] <= metrics["top5"] <= 100
+
+
+def test_profile_and_budget(tmp_path):
+    from profile_levels import profile
+
+    rows = profile(compose_config("profile", tmp_path, ["levels.num=6", "budget.macs=2e7"]))
+    assert [r["level"] for r in rows] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert rows[0]["macs"] >= rows[-1]["macs"]
+    assert (tmp_path / "profile.png").is_file() and (tmp_path / "architecture.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.level=1.5"], "level: must be in [0, 1]"),
+        (["model.metagraph=/nonexistent/metagraph.json"], "model.metagraph"),
+        (["data=synthetic", "data.input_size=4"], "too small"),
+        (["model=swiftnet_0.4_1.0", "recipe=nothing"], "recipe"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(tmp_path, overrides, message):
+    result = run_entry_point("train.py", "trainer.max_epochs=1", *overrides, cwd=tmp_path)
+    assert result.returncode != 0, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_corrupt_metagraph_file(tmp_path):
+    bad = tmp_path / "metagraph.json"
+    bad.write_text('{"format": "gramnas.metagraph", "version": 1, "space": ')
+    result = run_entry_point("train.py", f"model.metagraph={bad}", cwd=tmp_path)
+    assert (
+        result.returncode == 2
+        and "not valid JSON" in result.stderr
+        and "Traceback" not in result.stderr
+    )
