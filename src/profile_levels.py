@@ -17,8 +17,8 @@ from omegaconf import DictConfig
 
 from gramnas.cli import one_line_errors
 from gramnas.counting import count_macs, count_params
-from gramnas.pruning import level_for_budget, profile_levels
-from gramnas.registry import load_metagraph, swiftnet_architecture
+from gramnas.pruning import derive, level_for_budget, profile_levels
+from gramnas.registry import load_metagraph
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="profile")
@@ -33,7 +33,7 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
     metagraph = load_metagraph(cfg.metagraph)
     space = metagraph.space
     size = cfg.input_size or space.input_size
-    shape = dict(
+    options = dict(
         mode=cfg.prune_mode,
         max_channels=cfg.max_channels,
         input_shape=(cfg.in_chans or space.in_channels, size, size),
@@ -43,7 +43,7 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
     levels = np.linspace(cfg.levels.start, cfg.levels.stop, cfg.levels.num).round(4)
     latency = instantiate(cfg.latency) if cfg.get("latency") else None
     rows = []
-    for p in profile_levels(metagraph, levels, cfg.upscale, **shape):
+    for p in profile_levels(metagraph, levels, cfg.upscale, **options):
         row = {
             "level": p.level,
             "macs": p.macs,
@@ -53,17 +53,7 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
             "architecture_id": p.architecture_id,
         }
         if latency is not None:
-            arch = swiftnet_architecture(
-                metagraph,
-                p.level,
-                cfg.upscale,
-                cfg.max_channels,
-                cfg.stem,
-                shape["input_shape"][0],
-                shape["num_classes"],
-                size,
-                cfg.prune_mode,
-            )
+            arch = derive(metagraph, p.level, cfg.upscale, **options)
             row["latency_ms"] = latency.measure(arch).median_ms
         rows.append(row)
     with open(run_dir / "profile.csv", "w", newline="") as f:
@@ -73,7 +63,7 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
     plot_profile(
         rows,
         run_dir / "profile.png",
-        f"{cfg.metagraph}, up-scale {cfg.upscale}, input {shape['input_shape']}",
+        f"{cfg.metagraph}, up-scale {cfg.upscale}, input {options['input_shape']}",
     )
     print(f"profile of {len(rows)} levels: {run_dir / 'profile.csv'}")
 
@@ -81,19 +71,9 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
         macs = None if cfg.budget.macs is None else int(float(cfg.budget.macs))
         params = None if cfg.budget.params is None else int(float(cfg.budget.params))
         level = level_for_budget(
-            metagraph, macs=macs, params=params, levels=levels, upscale=cfg.upscale, **shape
+            metagraph, macs=macs, params=params, levels=levels, upscale=cfg.upscale, **options
         )
-        arch = swiftnet_architecture(
-            metagraph,
-            level,
-            cfg.upscale,
-            cfg.max_channels,
-            cfg.stem,
-            shape["input_shape"][0],
-            shape["num_classes"],
-            size,
-            cfg.prune_mode,
-        )
+        arch = derive(metagraph, level, cfg.upscale, **options)
         arch.save(run_dir / "architecture.json")
         print(
             f"budget macs<={macs} params<={params}: level {level} -> {count_macs(arch) / 1e6:.2f} MMACs, "

@@ -31,7 +31,7 @@ from rich.progress import (
 from gramnas.errors import field_error
 from gramnas.metagraph import MetaGraph
 from gramnas.pruning import derive
-from gramnas.search.logs import append_record, truncate_logs
+from gramnas.search.logs import CSV_COLUMNS, append_record, truncate_logs
 from gramnas.search.plots import plot_edge_strengths, plot_search_curves
 from gramnas.training.callbacks import CandidateOutcome, MetaGraphUpdate
 from gramnas.training.proxy import ProxyTrainer
@@ -207,18 +207,7 @@ class GramSearch:
             logger.finalize("success")
 
     def _log_metrics(self, record: dict[str, Any]) -> None:
-        keys = (
-            "accuracy",
-            "latency_ms",
-            "macs",
-            "params",
-            "reward",
-            "beta",
-            "edges",
-            "seconds",
-            "effective_edges",
-            "max_pi",
-        )
+        keys = [k for k in CSV_COLUMNS if k not in ("iteration", "architecture_id", "status")]
         metrics = {f"search/{k}": float(record[k]) for k in keys if record[k] is not None}
         for logger in self.loggers:
             logger.log_metrics(metrics, step=record["iteration"])
