@@ -350,7 +350,6 @@ class ImageFolderDataModule(TorchvisionDataModule):
         self.mean = tuple(mean) if mean else ((0.485, 0.456, 0.406) if imagenet else (0.5,))
         self.std = tuple(std) if std else ((0.229, 0.224, 0.225) if imagenet else (0.5,))
         self.expected_files = "train/<class>/*.jpg and test/<class>/*.jpg (or <class>/*.jpg)"
-        self._folders: dict[bool, Any] = {}
         self.num_classes = len(self._classes())
 
     def _classes(self) -> list[str]:
