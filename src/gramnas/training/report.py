@@ -31,11 +31,11 @@ def export_and_check(
 
     model = model.eval()
     data = export_onnx(model, input_shape, path)
-    x = torch.randn(4, *input_shape, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(1, *input_shape, generator=torch.Generator().manual_seed(0))
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     with torch.no_grad():
-        expected = model(x[:1]).numpy()
-    got = session.run(None, {"input": x[:1].numpy()})[0]
+        expected = model(x).numpy()
+    got = session.run(None, {"input": x.numpy()})[0]
     return float(np.abs(got - expected).max())
 
 
