@@ -38,10 +38,16 @@ def test_onnxruntime_measures_a_real_model(small_archs):
 
 def test_onnxruntime_repeats_within_five_percent():
     backend = get_backend("onnxruntime", threads=1, warmup=50, runs=300)
-    model = nn.Sequential(*[ConvBNELU(64, 64, 3) for _ in range(3)])  # about 1 ms: well above timer noise
-    backend.measure(model, (64, 32, 32))  # the process's first session also pays one-time start-up costs
+    model = nn.Sequential(
+        *[ConvBNELU(64, 64, 3) for _ in range(3)]
+    )  # about 1 ms: well above timer noise
+    backend.measure(
+        model, (64, 32, 32)
+    )  # the process's first session also pays one-time start-up costs
     pairs = []
-    for _ in range(3):  # another process loading the CPU can spoil one pair; a broken protocol spoils all
+    for _ in range(
+        3
+    ):  # another process loading the CPU can spoil one pair; a broken protocol spoils all
         first, second = (backend.measure(model, (64, 32, 32)).median_ms for _ in range(2))
         pairs.append((first, second))
         if abs(first - second) / min(first, second) < 0.05:
