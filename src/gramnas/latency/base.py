@@ -111,6 +111,17 @@ def resolve_model(
     return model_or_architecture, tuple(input_shape)
 
 
+def require_architecture(
+    model_or_architecture: nn.Module | Architecture, backend: str
+) -> Architecture:
+    """Predicting backends work from the Architecture; an nn.Module carries none."""
+    if not isinstance(model_or_architecture, Architecture):
+        raise field_error(
+            "latency", f"the {backend} backend predicts from an Architecture, not an nn.Module"
+        )
+    return model_or_architecture
+
+
 @lru_cache(maxsize=1)
 def cpu_description() -> str:
     try:

@@ -22,7 +22,7 @@ from gramnas.architecture import Architecture, Piece
 from gramnas.errors import GramError, field_error
 from gramnas.jsonio import read_versioned_json, write_json_atomic
 from gramnas.latency import get_backend
-from gramnas.latency.base import LatencyBackend, LatencyResult
+from gramnas.latency.base import LatencyBackend, LatencyResult, require_architecture
 from gramnas.model import ConvBNELU
 
 FORMAT = "gramnas.latency_lut"
@@ -179,11 +179,8 @@ class LutBackend(LatencyBackend):
         model_or_architecture: nn.Module | Architecture,
         input_shape: tuple[int, ...] | None = None,
     ) -> LatencyResult:
-        if not isinstance(model_or_architecture, Architecture):
-            raise field_error(
-                "latency", "the lut backend predicts from an Architecture, not an nn.Module"
-            )
-        ms = self.predict(model_or_architecture)
+        arch = require_architecture(model_or_architecture, "lut")
+        ms = self.predict(arch)
         return LatencyResult(
             ms, None, 0, self.name, self.device, self.runtime, statistic="predicted"
         )

@@ -7,7 +7,7 @@ from torch import nn
 from gramnas.architecture import Architecture
 from gramnas.counting import count_macs
 from gramnas.errors import field_error
-from gramnas.latency.base import LatencyBackend, LatencyResult
+from gramnas.latency.base import LatencyBackend, LatencyResult, require_architecture
 
 
 class MacsBackend(LatencyBackend):
@@ -26,9 +26,8 @@ class MacsBackend(LatencyBackend):
         model_or_architecture: nn.Module | Architecture,
         input_shape: tuple[int, ...] | None = None,
     ) -> LatencyResult:
-        if not isinstance(model_or_architecture, Architecture):
-            raise field_error("latency", "the macs backend needs an Architecture, not an nn.Module")
-        ms = self.overhead_ms + count_macs(model_or_architecture) / (self.gmacs_per_s * 1e9) * 1e3
+        arch = require_architecture(model_or_architecture, "macs")
+        ms = self.overhead_ms + count_macs(arch) / (self.gmacs_per_s * 1e9) * 1e3
         return LatencyResult(
             ms,
             None,
