@@ -4,8 +4,8 @@ Generated data of CIFAR-10's shape (3x32x32, 10 classes, 500 proxy training
 and 500 validation samples), the paper space (h=3, m=3, n=30, density 0.02),
 5 epochs of momentum SGD, batch 64, ONNX Runtime latency: the settings of
 ``+experiment=cifar10``. Each sampled candidate is trained twice from the same
-seed: once through the search's Lightning path (ProxyTrainer + MetaGraphUpdate
-callback), once by a plain PyTorch loop doing the same steps on the same
+seed: once through the search's path (the serial executor's Lightning training
+and latency measurement, then the MetaGraphUpdate callback), once by a plain PyTorch loop doing the same steps on the same
 batches. Framework overhead = iteration time - plain train - plain validate.
 
 Run: .venv/bin/python bench/search.py [--candidates 4] [--max-mmacs 25] [--threads 2]
@@ -23,9 +23,10 @@ from torch import nn
 
 from gramnas import MetaGraph, build_model, count_macs, preset_space
 from gramnas.latency import get_backend
+from gramnas.search.executors import Candidate, SerialExecutor
 from gramnas.search.reward import PenalizedAccuracy
 from gramnas.search.runner import iteration_seeds
-from gramnas.training.callbacks import MetaGraphUpdate
+from gramnas.search.update import MetaGraphUpdate
 from gramnas.training.data import ProxyData, SyntheticDataModule, tensor_loader
 from gramnas.training.proxy import ProxyRecipe, ProxyTrainer
 
@@ -77,7 +78,7 @@ def main() -> None:
     data = datamodule.proxy_data(500, 500, seed=0)
     metagraph = MetaGraph.create(preset_space("paper"), seed=0, density=0.02)
     latency = get_backend("onnxruntime", threads=1, warmup=5, runs=30)
-    update = MetaGraphUpdate(metagraph, latency, PenalizedAccuracy(gamma=1.0))
+    update = MetaGraphUpdate(metagraph, PenalizedAccuracy(gamma=1.0))
     # The same candidates for both memory formats, drawn as iterations 0.. of a search would draw them.
     budget = int(args.max_mmacs * 1e6)
     candidates = [
@@ -90,6 +91,7 @@ def main() -> None:
     )
     for channels_last in (False, True):
         trainer = ProxyTrainer(data, ProxyRecipe(EPOCHS, BATCH, SGD, channels_last=channels_last))
+        executor = SerialExecutor(trainer, latency)
         phases: dict[str, list[float]] = {}
         totals, plain_fit, plain_val, macs = [], [], [], []
         for iteration, arch in enumerate(candidates):
@@ -103,14 +105,12 @@ def main() -> None:
                 rng, max_macs=budget
             )  # timed as in the search; the drawn one is fixed above
             sampled = time.perf_counter()
-            run = trainer.train(arch, seed, [update])
+            [evaluation] = executor.evaluate([Candidate(iteration, arch, seed)])
+            outcome = update.on_candidate_end(arch, evaluation.accuracy, evaluation.latency)
             totals.append(time.perf_counter() - start)
             if not iteration % 2:
                 fit_s, val_s, _ = plain_loop(arch, trainer.data, seed, channels_last)
-            timings = {"sample": sampled - start, **run.timings, **update.outcome.timings}
-            timings["validate"] -= sum(
-                update.outcome.timings.values()
-            )  # the callback runs inside validate
+            timings = {"sample": sampled - start, **evaluation.timings, **outcome.timings}
             for key, value in timings.items():
                 phases.setdefault(key, []).append(value)
             plain_fit.append(fit_s)

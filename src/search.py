@@ -1,7 +1,8 @@
 """GRAM search: ``python src/search.py [+experiment=cifar10] [key=value ...]``.
 
-Composes the config, instantiates data, space, latency, reward and loggers,
-and hands them to :class:`gramnas.search.runner.GramSearch`.
+Composes the config, instantiates data, space, latency, reward, loggers and the
+executor that trains candidates (this process, a local pool, or Ray), and
+hands them to :class:`gramnas.search.runner.GramSearch`.
 """
 
 from __future__ import annotations
@@ -35,23 +36,28 @@ def search(cfg: DictConfig) -> MetaGraph:
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
     update = instantiate(cfg.callbacks.metagraph_update)(
-        metagraph=metagraph, latency=instantiate(cfg.latency), reward=instantiate(cfg.search.reward)
+        metagraph=metagraph, reward=instantiate(cfg.search.reward)
     )
-    extra_callbacks = [
+    candidate_callbacks = [
         instantiate(c) for key, c in cfg.callbacks.items() if key != "metagraph_update"
     ]
+    latency = [instantiate(cfg.latency, **d) for d in cfg.search.latency_devices or [{}]]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     settings = SearchSettings(
         iterations=cfg.search.iterations,
+        workers=cfg.search.workers,
         max_macs=cfg.search.max_macs,
         max_redraws=cfg.search.max_redraws,
         on_failure=cfg.search.on_failure,
         derive_levels=list(cfg.search.derive_levels),
     )
     proxy = ProxyTrainer(proxy_data, instantiate(cfg.proxy))
-    GramSearch(metagraph, proxy, update, settings, run_dir, loggers, extra_callbacks).run()
+    with instantiate(
+        cfg.executor, proxy=proxy, latency=latency, callbacks=candidate_callbacks
+    ) as executor:
+        GramSearch(metagraph, executor, update, settings, run_dir, loggers).run()
     print(f"meta-graph: {run_dir / METAGRAPH_FILE}")
     return metagraph
 

@@ -1,10 +1,13 @@
-"""The search loop (Algorithm 1) with exact checkpoint and resume.
+"""The search loop (Algorithm 1) in synchronous batches, with exact checkpoint and resume.
 
-Every iteration t is seeded from (seed, t) alone, and the meta-graph file is
-the only state, rewritten atomically after each iteration. A search resumed
-from it therefore replays exactly what an uninterrupted one would have done,
-provided candidate evaluation is deterministic (latency from ``macs`` or a
-lookup table; measured latencies differ between any two runs anyway).
+Each batch samples ``workers`` candidates from the current meta-graph, has an
+executor evaluate them (concurrently, where it can), then applies their
+updates in sample order; one worker is exactly the paper's loop. Iteration t
+is seeded from (seed, t) alone, and the meta-graph file is the only state,
+rewritten atomically after each batch. A search resumed from it with the same
+``workers`` therefore replays exactly what an uninterrupted one would have
+done, provided candidate evaluation is deterministic (latency from ``macs`` or
+a lookup table; measured latencies differ between any two runs anyway).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lightning.pytorch.callbacks import Callback
 from matplotlib.image import imread
 from rich.progress import (
     BarColumn,
@@ -31,10 +33,10 @@ from rich.progress import (
 from gramnas.errors import field_error
 from gramnas.metagraph import MetaGraph
 from gramnas.pruning import derive
+from gramnas.search.executors import Candidate, Evaluation, Executor
 from gramnas.search.logs import CSV_COLUMNS, append_record, truncate_logs
 from gramnas.search.plots import plot_edge_strengths, plot_search_curves
-from gramnas.training.callbacks import CandidateOutcome, MetaGraphUpdate
-from gramnas.training.proxy import ProxyTrainer
+from gramnas.search.update import CandidateOutcome, MetaGraphUpdate
 
 METAGRAPH_FILE = "metagraph.json"
 FAILURE_OUTCOMES = ("lowest", "skip")
@@ -43,6 +45,7 @@ FAILURE_OUTCOMES = ("lowest", "skip")
 @dataclass
 class SearchSettings:
     iterations: int
+    workers: int = 1  # candidates per synchronous batch
     max_macs: int | None = None
     max_redraws: int = 20
     on_failure: str = "lowest"
@@ -57,6 +60,8 @@ class SearchSettings:
             raise field_error(
                 "search.iterations", f"must be an integer >= 0, got {self.iterations!r}"
             )
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise field_error("search.workers", f"must be a positive integer, got {self.workers!r}")
         if self.on_failure not in FAILURE_OUTCOMES:
             raise field_error(
                 "search.on_failure",
@@ -81,23 +86,21 @@ class GramSearch:
     def __init__(
         self,
         metagraph: MetaGraph,
-        proxy: ProxyTrainer,
+        executor: Executor,
         update: MetaGraphUpdate,
         settings: SearchSettings,
         run_dir: str | Path,
         loggers: Sequence[Any] = (),
-        callbacks: Sequence[Callback] = (),
         progress: bool = True,
     ) -> None:
         if update.metagraph is not metagraph:
             raise ValueError("the MetaGraphUpdate callback must update the searched meta-graph")
         self.metagraph = metagraph
-        self.proxy = proxy
+        self.executor = executor
         self.update = update
         self.settings = settings
         self.run_dir = Path(run_dir)
         self.loggers = list(loggers)
-        self.callbacks = list(callbacks)
         self.progress = progress
 
     def run(self) -> MetaGraph:
@@ -116,50 +119,56 @@ class GramSearch:
                 best=best,
                 beta=self.metagraph.beta,
             )
-            for iteration in range(self.metagraph.iteration, self.settings.iterations):
-                record = self.step(iteration)
-                append_record(self.run_dir, record)
-                self.metagraph.save(self.run_dir / METAGRAPH_FILE)
-                self._log_metrics(record)
-                records.append(record)
-                if record["reward"] is not None:
-                    best = max(best, record["reward"])
-                bar.update(task, advance=1, best=best, beta=self.metagraph.beta)
+            while self.metagraph.iteration < self.settings.iterations:
+                for record in self.step():
+                    self._log_metrics(record)
+                    records.append(record)
+                    if record["reward"] is not None:
+                        best = max(best, record["reward"])
+                    bar.update(task, advance=1, best=best, beta=self.metagraph.beta)
         self.finish(records)
         return self.metagraph
 
-    def step(self, iteration: int) -> dict[str, Any]:
-        """One iteration: sample, proxy-train (the callback updates), or apply the failure outcome."""
-        start = time.perf_counter()
-        rng, torch_seed = iteration_seeds(self.metagraph.seed, iteration)
-        arch = self.metagraph.sample(rng, self.settings.max_macs, self.settings.max_redraws)
-        timings = {"sample": time.perf_counter() - start}
-        self.update.outcome = None
-        error = None
-        try:
-            run = self.proxy.train(arch, torch_seed, [self.update, *self.callbacks])
-            timings.update(run.timings)
-        except Exception as exc:  # a diverging or crashing candidate must not end the search
-            error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        outcome, status = self.update.outcome, "ok"
-        if outcome is None:  # training failed before the update
-            outcome = self._apply_failure(arch) if self.settings.on_failure == "lowest" else None
-            status = "failed" if outcome else "skipped"
-        if outcome is None:
-            self.metagraph.skip()
-        else:
-            if status == "ok":  # the callback ran inside Trainer.validate: report validation alone
-                timings["validate"] -= sum(outcome.timings.values())
-            timings.update(outcome.timings)
-        return self._record(
-            iteration, arch, status, error, outcome, timings, time.perf_counter() - start
-        )
+    def step(self) -> list[dict[str, Any]]:
+        """One batch: sample, evaluate, update in sample order, log, checkpoint."""
+        first = self.metagraph.iteration
+        last = min(first + self.settings.workers, self.settings.iterations)
+        candidates, sample_seconds = [], []
+        for iteration in range(first, last):
+            start = time.perf_counter()
+            rng, torch_seed = iteration_seeds(self.metagraph.seed, iteration)
+            arch = self.metagraph.sample(rng, self.settings.max_macs, self.settings.max_redraws)
+            candidates.append(Candidate(iteration, arch, torch_seed))
+            sample_seconds.append(time.perf_counter() - start)
+        evaluations = self.executor.evaluate(candidates)
+        records = []
+        for candidate, evaluation, seconds in zip(
+            candidates, evaluations, sample_seconds, strict=True
+        ):
+            record = self.apply(candidate, evaluation, {"sample": seconds})
+            append_record(self.run_dir, record)
+            records.append(record)
+        self.metagraph.save(self.run_dir / METAGRAPH_FILE)
+        return records
 
-    def _apply_failure(self, arch: Any) -> CandidateOutcome | None:
-        try:
-            return self.update.apply(arch, accuracy=0.0)
-        except Exception:  # not even latency could be measured: skip it
-            return None
+    def apply(
+        self, candidate: Candidate, evaluation: Evaluation, timings: dict[str, float]
+    ) -> dict[str, Any]:
+        """The update of one evaluated candidate, or the failure outcome; returns its log record."""
+        arch, accuracy, latency = candidate.architecture, evaluation.accuracy, evaluation.latency
+        status = "ok" if accuracy is not None else "failed"
+        if accuracy is None and self.settings.on_failure == "lowest":
+            accuracy = 0.0
+        outcome = None
+        if accuracy is not None and latency is not None:
+            outcome = self.update.on_candidate_end(arch, accuracy, latency)
+        else:  # skipped by choice, or no latency to compute a reward with
+            status = "skipped"
+            self.metagraph.skip()
+        timings = {**timings, **evaluation.timings, **(outcome.timings if outcome else {})}
+        record = self._record(candidate.iteration, arch, status, evaluation.error, outcome, timings)
+        record.update(worker=evaluation.worker, attempts=evaluation.attempts)
+        return record
 
     def _record(
         self,
@@ -169,7 +178,6 @@ class GramSearch:
         error: str | None,
         outcome: CandidateOutcome | None,
         timings: dict[str, float],
-        seconds: float,
     ) -> dict[str, Any]:
         convergence = {k: v.tolist() for k, v in self.metagraph.convergence().items()}
         metrics = outcome.metrics if outcome else None
@@ -186,7 +194,7 @@ class GramSearch:
             "beta": self.metagraph.beta,
             "edges": arch.num_edges,
             "nodes": arch.num_nodes,
-            "seconds": round(seconds, 4),
+            "seconds": round(sum(timings.values()), 4),  # this candidate's own work
             "effective_edges": float(np.mean(convergence["effective_edges"])),
             "max_pi": float(np.max(convergence["max_pi"])),
             "timings": {k: round(v, 5) for k, v in timings.items()},

@@ -70,9 +70,6 @@ class ProxyTrainer:
     """Trains candidates on fixed proxy tensors with one Trainer configuration."""
 
     def __init__(self, data: ProxyData, recipe: ProxyRecipe) -> None:
-        # Hundreds of Trainers: their start-up notices would drown the search's progress bar.
-        for name in ("lightning.pytorch", "lightning.fabric"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         self.recipe = recipe
         self.data = data.to(torch.channels_last) if recipe.channels_last else data
         self.trainer_kwargs = {
@@ -90,6 +87,9 @@ class ProxyTrainer:
     def train(self, arch: Architecture, seed: int, callbacks: Sequence[Callback] = ()) -> ProxyRun:
         """Fit from scratch and validate; callbacks see both stages (the meta-graph update runs on validation end)."""
         start = time.perf_counter()
+        # Hundreds of Trainers, in this process or a worker: their notices would drown the progress bar.
+        for name in ("lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         torch.manual_seed(seed)
         module = ClassificationModule(
             build_model(arch),
