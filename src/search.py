@@ -28,10 +28,10 @@ def main(cfg: DictConfig) -> None:
 
 
 def search(cfg: DictConfig) -> MetaGraph:
-    run_dir = Path(cfg.search.resume or cfg.paths.output_dir)
+    run_dir, resume = run_directory(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     datamodule = instantiate(cfg.data)
-    metagraph = resume_or_create(cfg, datamodule, run_dir)
+    metagraph = resume_or_create(cfg, datamodule, run_dir, resume)
     proxy_data = datamodule.proxy_data(cfg.search.proxy_train, cfg.search.proxy_val, metagraph.seed)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
@@ -62,9 +62,24 @@ def search(cfg: DictConfig) -> MetaGraph:
     return metagraph
 
 
-def resume_or_create(cfg: DictConfig, datamodule: ImageDataModule, run_dir: Path) -> MetaGraph:
-    """The meta-graph of ``search.resume``, or a fresh one for this data and space."""
-    if cfg.search.resume:
+def run_directory(cfg: DictConfig) -> tuple[Path, bool]:
+    """Where the search writes, and whether it continues a run there.
+
+    ``search.resume=auto`` continues the output directory's own run if it has
+    one: a cluster job requeued after a timeout picks up where it stopped.
+    """
+    resume = cfg.search.resume
+    if resume == "auto":
+        run_dir = Path(cfg.paths.output_dir)
+        return run_dir, (run_dir / METAGRAPH_FILE).is_file()
+    return Path(resume or cfg.paths.output_dir), bool(resume)
+
+
+def resume_or_create(
+    cfg: DictConfig, datamodule: ImageDataModule, run_dir: Path, resume: bool
+) -> MetaGraph:
+    """The meta-graph of the run being resumed, or a fresh one for this data and space."""
+    if resume:
         if not (run_dir / METAGRAPH_FILE).is_file():
             raise GramError(
                 f"search.resume: {run_dir} holds no {METAGRAPH_FILE}; pass a search run directory"

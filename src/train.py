@@ -3,6 +3,7 @@
 Derives the model from its meta-graph for the chosen data, trains it with the
 chosen recipe, tests the best checkpoint, and writes ``architecture.json``,
 ``architecture.png``, ``metrics.json``, ``model.onnx`` and the checkpoint.
+With ``trainer=ddp`` every device runs this script; only global rank 0 writes.
 """
 
 from __future__ import annotations
@@ -39,9 +40,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model = instantiate(
         cfg.model, in_chans=shape[0], num_classes=datamodule.num_classes, input_size=shape[1]
     )
-    if isinstance(model, SwiftNet):
-        model.architecture.save(run_dir / "architecture.json")
-        draw_architecture(model.architecture, run_dir / "architecture.png")
     module = ClassificationModule(
         model,
         datamodule.num_classes,
@@ -55,6 +53,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(module, datamodule=datamodule)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     test = trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)[0]
+    if not trainer.is_global_zero:
+        return test  # the other DDP processes trained and tested; rank 0 reports
+    if isinstance(model, SwiftNet):
+        model.architecture.save(run_dir / "architecture.json")
+        draw_architecture(model.architecture, run_dir / "architecture.png")
 
     metrics = run_metrics(
         name=model_name(cfg.model, shape[1]),
@@ -66,6 +69,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         extra={
             "data": cfg.data._target_.rsplit(".", 1)[-1],
             "epochs": trainer.current_epoch,
+            "world_size": trainer.world_size,
             "checkpoint": best,
             "config": OmegaConf.to_container(cfg.model, resolve=True),
         },

@@ -66,7 +66,9 @@ class ClassificationModule(L.LightningModule):
         loss = self.loss(self(x), y)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"loss became {loss.item()} at step {self.global_step}")
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        self.log(
+            "train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True
+        )  # averaged over DDP processes once per epoch
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
