@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from gramnas.errors import field_error
+from gramnas.errors import GramError, field_error
 from gramnas.latency import LatencyBackend
 from gramnas.search.executors.base import (
     Candidate,
@@ -49,6 +49,7 @@ def _serve(
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # before CUDA initialises
     torch.set_num_threads(threads)
+    conn.send(name)  # ready
     while (candidate := conn.recv()) is not None:
         conn.send(train_candidate(proxy, candidate, callbacks, name))
 
@@ -63,6 +64,15 @@ class _Worker:
         self.process.start()
         child.close()  # so that the worker's death reads as end-of-file here
         self.job: int | None = None
+
+    def wait_ready(self) -> _Worker:
+        try:
+            self.conn.recv()
+        except (EOFError, OSError):
+            raise GramError(
+                f"executor: {self.exit_reason()} while starting; run with executor=serial to see why"
+            ) from None
+        return self
 
     def stop(self, timeout: float = 10.0) -> None:
         with suppress(OSError):  # already gone
@@ -114,7 +124,10 @@ class LocalExecutor(SerialExecutor):
         self.threads = threads or max(1, cores // workers)
         self.gpus = resolve_gpus(gpus)
         self.context = mp.get_context(start_method)
-        self.pool: list[_Worker] = []
+        # Started now, so that a worker that cannot start fails before the search does.
+        self.pool = [self._spawn(i) for i in range(workers)] if workers > 1 else []
+        for worker in self.pool:
+            worker.wait_ready()
 
     def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
         if self.workers == 1:
@@ -131,8 +144,6 @@ class LocalExecutor(SerialExecutor):
         return _Worker(self.context, f"local-{index}", args)
 
     def _train(self, candidates: Sequence[Candidate]) -> list[Trained]:
-        if not self.pool:
-            self.pool = [self._spawn(i) for i in range(self.workers)]
         queue = deque(range(len(candidates)))
         attempts = [0] * len(candidates)
         results: list[Trained | None] = [None] * len(candidates)
@@ -154,7 +165,7 @@ class LocalExecutor(SerialExecutor):
                 except (EOFError, OSError):  # the worker died mid-candidate
                     reason = worker.exit_reason()
                     worker.stop()
-                    self.pool[index] = self._spawn(index)
+                    self.pool[index] = self._spawn(index).wait_ready()
                     if attempts[job] <= self.max_retries:
                         queue.appendleft(job)
                     else:

@@ -39,6 +39,9 @@ class TrainingActor:
         torch.set_num_threads(threads)
         self.proxy, self.callbacks, self.name = proxy, callbacks, name
 
+    def ready(self) -> str:
+        return self.name
+
     def train(self, candidate: Candidate) -> Trained:
         return train_candidate(self.proxy, candidate, self.callbacks, self.name)
 
@@ -99,6 +102,7 @@ class RayExecutor(Executor):
             self.trainers = [self._trainer(i) for i in range(workers)]
             meter = ray.remote(LatencyActor).options(num_cpus=latency_num_cpus, max_restarts=-1)
             self.meters = [meter.remote(backend) for backend in self.latency]
+            ray.get([trainer.ready.remote() for trainer in self.trainers])  # started, data loaded
         except Exception:
             self.close()
             raise

@@ -1,0 +1,168 @@
+"""Search throughput on several workers: candidates per hour at W=1 and W=2, local pool and Ray.
+
+Runs the real search loop (``GramSearch.step``: sample W, evaluate, update in
+order, log, checkpoint) on CIFAR-10-shaped generated data with the
+``+experiment=cifar10`` proxy settings (paper space, density 0.02, 500
+samples, channels_last, ONNX Runtime latency with 1 thread), with fewer epochs
+by default so that it ends in a few minutes. W=1 trains in the search's process
+with all cores; W workers get cores / W threads each.
+
+Of the workers' time (W x wall), "idle" is the wait for the slowest candidate
+of each synchronous batch, and "engine" is everything that is neither training
+nor that wait: dispatch, result transfer, the driver's latency measurements,
+updates, logs and checkpoints.
+
+It ends with a projection, not a measurement: the wall time of a
+1000-iteration CIFAR-10 search on W GPUs, from the per-candidate seconds of the
+1000-iteration H100 search shipped with the package (cifar10-paper-gamma1),
+batched W at a time in their logged order, plus the serial time per candidate
+(sample, latency, update) and the per-batch overhead measured here. Ray measures
+latency on its own actor while candidates train, so for Ray the serial term is
+an upper bound.
+
+Run: .venv/bin/python bench/scale.py [--candidates 8] [--epochs 2] [--executors local ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import tempfile
+import time
+from functools import partial
+
+import numpy as np
+import torch
+
+from gramnas import MetaGraph, preset_space
+from gramnas.latency import get_backend
+from gramnas.registry import METAGRAPHS_DIR
+from gramnas.search.executors import LocalExecutor
+from gramnas.search.logs import read_records
+from gramnas.search.reward import PenalizedAccuracy
+from gramnas.search.runner import METAGRAPH_FILE, GramSearch, SearchSettings
+from gramnas.search.update import MetaGraphUpdate
+from gramnas.training.data import SyntheticDataModule
+from gramnas.training.proxy import ProxyRecipe, ProxyTrainer
+
+TRAINING = ("build", "fit", "validate")
+DRIVER = ("sample", "latency", "update")  # done one candidate at a time in the search's process
+
+
+def make_executor(kind: str, proxy: ProxyTrainer, latency, workers: int, cores: int):
+    if kind == "local":
+        return LocalExecutor(proxy, latency, workers=workers)
+    from gramnas.search.executors.ray_cluster import RayExecutor
+
+    return RayExecutor(
+        proxy,
+        latency,
+        workers=workers,
+        num_cpus=cores // workers,
+        init={"num_cpus": cores, "include_dashboard": False},
+    )
+
+
+def measure(kind: str, workers: int, proxy: ProxyTrainer, args, cores: int) -> dict[str, float]:
+    latency = get_backend("onnxruntime", threads=1, warmup=5, runs=30)
+    metagraph = MetaGraph.create(preset_space("paper"), seed=0, density=0.02)
+    update = MetaGraphUpdate(metagraph, PenalizedAccuracy(gamma=0.05))
+    settings = SearchSettings(
+        iterations=args.candidates, workers=workers, max_macs=int(args.max_mmacs * 1e6)
+    )
+    with tempfile.TemporaryDirectory() as run_dir:
+        start = time.perf_counter()
+        executor = make_executor(kind, proxy, latency, workers, cores)
+        started = time.perf_counter()
+        search = GramSearch(metagraph, executor, update, settings, run_dir, progress=False)
+        metagraph.save(os.path.join(run_dir, METAGRAPH_FILE))
+        with executor:
+            while metagraph.iteration < settings.iterations:
+                search.step()
+            wall = time.perf_counter() - started  # workers' shutdown excluded
+        records = read_records(search.run_dir)
+    train = np.array([sum(r["timings"].get(k, 0.0) for k in TRAINING) for r in records])
+    driver = [sum(r["timings"].get(k, 0.0) for k in DRIVER) for r in records]
+    batch_max = [train[i : i + workers].max() for i in range(0, len(train), workers)]
+    idle = sum(workers * m for m in batch_max) - train.sum()
+    return {
+        "startup": started - start,
+        "wall": wall,
+        "per_hour": 3600 * len(records) / wall,
+        "train": float(np.mean(train)),
+        "driver": float(np.mean(driver)),
+        "idle": max(idle, 0.0) / (workers * wall),
+        "engine": 1 - (train.sum() + idle) / (workers * wall),
+        "batch_overhead": (wall - sum(batch_max) - sum(driver)) / len(batch_max),
+        "mmacs": float(np.mean([r["macs"] for r in records])) / 1e6,
+        "failed": sum(r["status"] != "ok" for r in records),
+    }
+
+
+def project(train_s: np.ndarray, driver_s: float, batch_overhead_s: float, workers: int) -> float:
+    """Seconds for these candidates in batches of W: each batch waits for its slowest; the driver's part is serial."""
+    batches = [train_s[i : i + workers].max() for i in range(0, len(train_s), workers)]
+    return sum(batches) + len(batches) * batch_overhead_s + len(train_s) * driver_s
+
+
+def logged_seconds(name: str) -> np.ndarray:
+    with open(METAGRAPHS_DIR / name / "search_log.csv") as f:
+        return np.array([float(row["seconds"]) for row in csv.DictReader(f)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=2, help="the cifar10 experiment uses 5")
+    parser.add_argument("--max-mmacs", type=float, default=15.0)
+    parser.add_argument("--executors", nargs="+", default=["local", "ray"])
+    parser.add_argument("--gpu-log", default="cifar10-paper-gamma1", help="shipped search log")
+    args = parser.parse_args()
+    cores = len(os.sched_getaffinity(0))
+
+    data = SyntheticDataModule(3, 32, 10, train_samples=1000, test_samples=10).proxy_data(
+        500, 500, seed=0
+    )
+    sgd = partial(torch.optim.SGD, lr=0.05, momentum=0.9, weight_decay=5e-4)
+    proxy = ProxyTrainer(data, ProxyRecipe(args.epochs, 64, sgd, channels_last=True))
+    print(
+        f"scale benchmark: {args.candidates} candidates per run, paper space (<= {args.max_mmacs:g} MMACs),"
+        f" 3x32x32, {args.epochs} epochs x 500 samples, {cores} cores, ONNX Runtime latency 1 thread"
+    )
+    print(
+        f"{'executor':>8} {'W':>2} {'threads/W':>9} {'start s':>7} {'wall s':>7} {'cand/h':>7}"
+        f" {'vs W=1':>6} {'train s':>7} {'driver s':>8} {'idle':>6} {'engine':>6} {'MMACs':>6}"
+    )
+    results = {}
+    for kind in args.executors:
+        for workers in (1, 2):
+            r = results[kind, workers] = measure(kind, workers, proxy, args, cores)
+            ratio = r["per_hour"] / results[kind, 1]["per_hour"]
+            threads = cores // workers
+            print(
+                f"{kind:>8} {workers:>2} {threads:>9} {r['startup']:7.1f} {r['wall']:7.1f}"
+                f" {r['per_hour']:7.0f} {ratio:6.2f} {r['train']:7.2f} {r['driver']:8.3f}"
+                f" {r['idle']:6.1%} {r['engine']:6.1%} {r['mmacs']:6.1f}"
+                + (f"  failed {r['failed']}" if r["failed"] else "")
+            )
+
+    # Projection: H100 candidate times from the shipped log, driver time and batch overhead from here.
+    logged = logged_seconds(args.gpu_log)
+    for kind in args.executors:
+        r = results[kind, 2]
+        train = np.maximum(
+            logged - r["driver"], 0.0
+        )  # the log's seconds include the latency measurement
+        print(
+            f"\nprojection (not a measurement) of a 1000-iteration CIFAR-10 search on W GPUs, {kind} executor:"
+            f" {len(logged)} logged H100 candidates ({logged.mean():.2f} s each), driver"
+            f" {r['driver']:.3f} s per candidate and batch overhead {max(r['batch_overhead'], 0):.2f} s measured above"
+        )
+        for workers in (1, 2, 4, 8, 16):
+            seconds = project(train, r["driver"], max(r["batch_overhead"], 0.0), workers)
+            print(f"  W={workers:>2}: {seconds / 60:6.1f} min")
+
+
+if __name__ == "__main__":
+    main()
