@@ -192,6 +192,10 @@ def test_every_experiment_composes_and_instantiates(tmp_path, experiment):
         (["data=imagefolder", "data.root=/nonexistent"], "data.root"),
         (["search.resume=/nonexistent"], "search.resume"),
         (["latency.name=tpu"], "latency.name"),
+        (["search.workers=0"], "search.workers"),
+        (["executor.gpus=[-1]"], "executor.gpus"),
+        (["search.workers=2", "executor.max_retries=-1"], "executor.max_retries"),
+        (["executor=ray", "executor.num_gpus=-1"], "executor.num_gpus"),
     ],
 )
 def test_bad_input_gives_one_clear_line(tmp_path, overrides, message):
