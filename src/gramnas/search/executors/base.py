@@ -131,8 +131,11 @@ class Executor(ABC):
         self.workers = workers
         self.max_retries = max_retries
 
+    def device_index(self, candidate: Candidate) -> int:
+        return candidate.iteration % len(self.latency)
+
     def device_for(self, candidate: Candidate) -> LatencyBackend:
-        return self.latency[candidate.iteration % len(self.latency)]
+        return self.latency[self.device_index(candidate)]
 
     @abstractmethod
     def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:

@@ -146,7 +146,7 @@ class LocalExecutor(SerialExecutor):
     def _train(self, candidates: Sequence[Candidate]) -> list[Trained]:
         queue = deque(range(len(candidates)))
         attempts = [0] * len(candidates)
-        results: list[Trained | None] = [None] * len(candidates)
+        results: dict[int, Trained] = {}
         while queue or any(w.job is not None for w in self.pool):
             for worker in self.pool:
                 if worker.job is None and queue:
@@ -173,7 +173,7 @@ class LocalExecutor(SerialExecutor):
                     continue
                 result.attempts = attempts[job]
                 results[job] = result
-        return [r for r in results if r is not None]
+        return [results[i] for i in range(len(candidates))]
 
     def close(self) -> None:
         for worker in self.pool:

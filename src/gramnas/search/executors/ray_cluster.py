@@ -114,9 +114,8 @@ class RayExecutor(Executor):
 
     def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
         ray = self.ray
-        measured = [
-            self.meters[c.iteration % len(self.meters)].measure.remote(c.architecture)
-            for c in candidates
+        measuring = [
+            self.meters[self.device_index(c)].measure.remote(c.architecture) for c in candidates
         ]
         attempts = [0] * len(candidates)
         running: dict[Any, tuple[int, Any]] = {}
@@ -128,7 +127,7 @@ class RayExecutor(Executor):
 
         for i in range(len(candidates)):
             submit(i)
-        trained: list[Trained | None] = [None] * len(candidates)
+        trained: dict[int, Trained] = {}
         while running:
             [ref], _ = ray.wait(list(running), num_returns=1)
             i, actor = running.pop(ref)
@@ -144,11 +143,14 @@ class RayExecutor(Executor):
                     submit(i)
                 else:
                     trained[i] = worker_death(attempts[i], f"ray-{slot}: {type(exc).__name__}")
-        return [
-            Evaluation.of(t, m)
-            for t, m in zip(trained, ray.get(measured), strict=True)
-            if t is not None
-        ]
+        return [Evaluation.of(trained[i], self._result(ref)) for i, ref in enumerate(measuring)]
+
+    def _result(self, measuring: Any) -> Measured:
+        """A latency actor that died (Ray restarts it) leaves its candidate without a latency."""
+        try:
+            return self.ray.get(measuring)
+        except self.ray.exceptions.RayActorError as exc:
+            return Measured(None, f"LatencyDeviceDied: {type(exc).__name__}", 0.0)
 
     def close(self) -> None:
         for actor in [*self.trainers, *self.meters]:
