@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(PY) bench/core.py
 	$(PY) bench/latency.py
 	$(PY) bench/search.py
+	$(PY) bench/scale.py
 
 lint: $(STAMP)
 	$(VENV)/bin/pre-commit run --all-files
