@@ -17,3 +17,10 @@ def field_error(field: str, problem: str, fix: str | None = None) -> GramError:
     if fix:
         message += f"; {fix}"
     return GramError(message)
+
+
+def require_int(field: str, value: object, minimum: int) -> int:
+    """``value`` if it is an integer (not a bool) of at least ``minimum``; else a field error."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise field_error(field, f"must be an integer >= {minimum}, got {value!r}")
+    return value

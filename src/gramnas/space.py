@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from typing import Any
 
-from gramnas.errors import GramError, field_error
+from gramnas.errors import GramError, field_error, require_int
 
 INPUT_OP = "input"
 PAPER_OPERATIONS = ("conv1x1_32", "conv1x1_64", "conv1x1_128", "conv3x3_32", "conv3x3_64")
@@ -80,20 +80,13 @@ class SearchSpace:
             ("input_size", 1),
             ("num_classes", 2),
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise field_error(
-                    f"space.{name}", f"must be an integer >= {minimum}, got {value!r}"
-                )
+            require_int(f"space.{name}", getattr(self, name), minimum)
         if not self.operations:
             raise field_error("space.operations", "is empty", "list at least one operation")
         for op in self.operations:
             parse_operation(op, "space.operations")
         for channels in self.stem:
-            if isinstance(channels, bool) or not isinstance(channels, int) or channels <= 0:
-                raise field_error(
-                    "space.stem", f"channels must be positive integers, got {channels!r}"
-                )
+            require_int("space.stem", channels, 1)
         check_input_size(self.input_size, len(self.stem), self.hierarchies, self.pool_size)
 
     @property

@@ -30,7 +30,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from gramnas.errors import field_error
+from gramnas.errors import field_error, require_int
 from gramnas.metagraph import MetaGraph
 from gramnas.pruning import derive
 from gramnas.search.executors import Candidate, Evaluation, Executor
@@ -52,16 +52,8 @@ class SearchSettings:
     derive_levels: Sequence[float] = (0.3, 0.4, 0.5, 0.65)
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.iterations, bool)
-            or not isinstance(self.iterations, int)
-            or self.iterations < 0
-        ):
-            raise field_error(
-                "search.iterations", f"must be an integer >= 0, got {self.iterations!r}"
-            )
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
-            raise field_error("search.workers", f"must be a positive integer, got {self.workers!r}")
+        require_int("search.iterations", self.iterations, 0)
+        require_int("search.workers", self.workers, 1)
         if self.on_failure not in FAILURE_OUTCOMES:
             raise field_error(
                 "search.on_failure",

@@ -21,7 +21,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from gramnas.architecture import Architecture
-from gramnas.errors import field_error
+from gramnas.errors import require_int
 from gramnas.model import build_model
 from gramnas.training.data import ProxyData, tensor_loader
 from gramnas.training.module import ClassificationModule, OptimizerFactory
@@ -48,16 +48,8 @@ class ProxyRecipe:
     trainer: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
-            raise field_error("proxy.epochs", f"must be a positive integer, got {self.epochs!r}")
-        if (
-            isinstance(self.batch_size, bool)
-            or not isinstance(self.batch_size, int)
-            or self.batch_size < 1
-        ):
-            raise field_error(
-                "proxy.batch_size", f"must be a positive integer, got {self.batch_size!r}"
-            )
+        require_int("proxy.epochs", self.epochs, 1)
+        require_int("proxy.batch_size", self.batch_size, 1)
 
 
 @dataclass

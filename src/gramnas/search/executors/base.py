@@ -19,7 +19,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from gramnas.architecture import Architecture
-from gramnas.errors import field_error
+from gramnas.errors import field_error, require_int
 from gramnas.latency import LatencyBackend, LatencyResult
 from gramnas.training.proxy import ProxyTrainer
 
@@ -117,12 +117,8 @@ class Executor(ABC):
         workers: int = 1,
         max_retries: int = 2,
     ) -> None:
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise field_error("executor.workers", f"must be a positive integer, got {workers!r}")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise field_error(
-                "executor.max_retries", f"must be an integer >= 0, got {max_retries!r}"
-            )
+        require_int("executor.workers", workers, 1)
+        require_int("executor.max_retries", max_retries, 0)
         self.proxy = proxy
         self.latency = [latency] if isinstance(latency, LatencyBackend) else list(latency)
         if not self.latency:
