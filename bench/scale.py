@@ -64,6 +64,11 @@ def make_executor(kind: str, proxy: ProxyTrainer, latency, workers: int, cores: 
     )
 
 
+def batch_maxima(seconds: np.ndarray, workers: int) -> np.ndarray:
+    """Each synchronous batch of W candidates lasts as long as its slowest."""
+    return np.array([seconds[i : i + workers].max() for i in range(0, len(seconds), workers)])
+
+
 def measure(kind: str, workers: int, proxy: ProxyTrainer, args, cores: int) -> dict[str, float]:
     latency = get_backend("onnxruntime", threads=1, warmup=5, runs=30)
     metagraph = MetaGraph.create(preset_space("paper"), seed=0, density=0.02)
@@ -84,8 +89,8 @@ def measure(kind: str, workers: int, proxy: ProxyTrainer, args, cores: int) -> d
         records = read_records(search.run_dir)
     train = np.array([sum(r["timings"].get(k, 0.0) for k in TRAINING) for r in records])
     driver = [sum(r["timings"].get(k, 0.0) for k in DRIVER) for r in records]
-    batch_max = [train[i : i + workers].max() for i in range(0, len(train), workers)]
-    idle = sum(workers * m for m in batch_max) - train.sum()
+    batch_max = batch_maxima(train, workers)
+    idle = workers * batch_max.sum() - train.sum()
     return {
         "startup": started - start,
         "wall": wall,
@@ -94,7 +99,7 @@ def measure(kind: str, workers: int, proxy: ProxyTrainer, args, cores: int) -> d
         "driver": float(np.mean(driver)),
         "idle": max(idle, 0.0) / (workers * wall),
         "engine": 1 - (train.sum() + idle) / (workers * wall),
-        "batch_overhead": (wall - sum(batch_max) - sum(driver)) / len(batch_max),
+        "batch_overhead": (wall - batch_max.sum() - sum(driver)) / len(batch_max),
         "mmacs": float(np.mean([r["macs"] for r in records])) / 1e6,
         "failed": sum(r["status"] != "ok" for r in records),
     }
@@ -102,8 +107,8 @@ def measure(kind: str, workers: int, proxy: ProxyTrainer, args, cores: int) -> d
 
 def project(train_s: np.ndarray, driver_s: float, batch_overhead_s: float, workers: int) -> float:
     """Seconds for these candidates in batches of W: each batch waits for its slowest; the driver's part is serial."""
-    batches = [train_s[i : i + workers].max() for i in range(0, len(train_s), workers)]
-    return sum(batches) + len(batches) * batch_overhead_s + len(train_s) * driver_s
+    batches = batch_maxima(train_s, workers)
+    return batches.sum() + len(batches) * batch_overhead_s + len(train_s) * driver_s
 
 
 def logged_seconds(name: str) -> np.ndarray:

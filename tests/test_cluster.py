@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -40,22 +41,24 @@ def test_ddp_trains_on_two_gloo_processes_and_rank_zero_reports(tmp_path):
     assert (run / "checkpoints" / "best.ckpt").is_file()
 
 
+def run_sweep(tmp_path: Path, script: str, *overrides: str) -> Path:
+    """A Hydra multirun of ``src/<script>`` as a user starts it; returns the sweep directory."""
+    sweep = tmp_path / "sweep"
+    done = run_entry_point(script, "-m", *overrides, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return sweep
+
+
 def test_joblib_launcher_runs_a_training_sweep_in_parallel(tmp_path):
-    done = run_entry_point(
+    sweep = run_sweep(
+        tmp_path,
         "train.py",
-        "-m",
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
         "model=swiftnet_0.4_1.0,mobilenetv2_035",
         *TINY_TRAIN,
-        f"hydra.sweep.dir={tmp_path}/sweep",
-        cwd=tmp_path,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    names = {
-        json.loads((tmp_path / "sweep" / str(n) / "metrics.json").read_text())["model"]
-        for n in (0, 1)
-    }
+    names = {json.loads((sweep / str(n) / "metrics.json").read_text())["model"] for n in (0, 1)}
     assert names == {"swiftnet_0.4_1.0", "mobilenetv2_0.35"}
 
 
@@ -95,17 +98,14 @@ def test_resume_auto_continues_the_output_directory_run(tmp_path):
 
 @pytest.mark.slow
 def test_submitit_local_launcher_runs_whole_searches(tmp_path):
-    done = run_entry_point(
+    sweep = run_sweep(
+        tmp_path,
         "search.py",
-        "-m",
         "hydra/launcher=submitit_local",
         "search.iterations=2,3",
         "latency=macs",
         "logger=none",
-        f"hydra.sweep.dir={tmp_path}/sweep",
-        cwd=tmp_path,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
     for job, iterations in ((0, 2), (1, 3)):
-        checkpoint = json.loads((tmp_path / "sweep" / str(job) / "metagraph.json").read_text())
+        checkpoint = json.loads((sweep / str(job) / "metagraph.json").read_text())
         assert checkpoint["iteration"] == iterations

@@ -158,25 +158,23 @@ class GramSearch:
             status = "skipped"
             self.metagraph.skip()
         timings = {**timings, **evaluation.timings, **(outcome.timings if outcome else {})}
-        record = self._record(candidate.iteration, arch, status, evaluation.error, outcome, timings)
-        record.update(worker=evaluation.worker, attempts=evaluation.attempts)
-        return record
+        return self._record(candidate, evaluation, status, outcome, timings)
 
     def _record(
         self,
-        iteration: int,
-        arch: Any,
+        candidate: Candidate,
+        evaluation: Evaluation,
         status: str,
-        error: str | None,
         outcome: CandidateOutcome | None,
         timings: dict[str, float],
     ) -> dict[str, Any]:
+        arch = candidate.architecture
         convergence = {k: v.tolist() for k, v in self.metagraph.convergence().items()}
         metrics = outcome.metrics if outcome else None
         return {
-            "iteration": iteration,
+            "iteration": candidate.iteration,
             "status": status,
-            "error": error,
+            "error": evaluation.error,
             "architecture_id": arch.id,
             "accuracy": metrics.accuracy if metrics else None,
             "latency_ms": metrics.latency_ms if metrics else None,
@@ -193,6 +191,8 @@ class GramSearch:
             "latency": outcome.latency.to_dict() if outcome else None,
             "convergence": convergence,
             "architecture": arch.to_dict(),
+            "worker": evaluation.worker,
+            "attempts": evaluation.attempts,
         }
 
     def finish(self, records: list[dict[str, Any]]) -> None:
