@@ -36,7 +36,7 @@ def search(cfg: DictConfig) -> MetaGraph:
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
     update = instantiate(cfg.callbacks.metagraph_update)(
-        metagraph=metagraph, reward=instantiate(cfg.search.reward)
+        metagraph=metagraph, reward=instantiate(cfg.reward), advantage=instantiate(cfg.advantage)
     )
     candidate_callbacks = [
         instantiate(c) for key, c in cfg.callbacks.items() if key != "metagraph_update"

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 from gramnas import (
+    Architecture,
+    Dag,
     GramError,
     MetaGraph,
+    Node,
     SearchSpace,
     count_macs,
     derive,
@@ -15,6 +18,7 @@ from gramnas import (
     profile_levels,
 )
 from gramnas.metagraph import edge_ids
+from gramnas.pruning import edge_effects, prune_scores
 
 LEVELS = np.linspace(0, 1, 21)
 
@@ -23,21 +27,25 @@ def edge_set(arch):
     return {(dag.hierarchy, dag.index, i, j) for dag in arch.dags for i, j in dag.edges}
 
 
-def test_raising_the_level_never_adds_an_edge(trained_metagraph):
+@pytest.mark.parametrize("mode", ["effect", "strength", "probability"])
+def test_raising_the_level_never_adds_an_edge(trained_metagraph, mode):
     previous = None
     for level in LEVELS:
-        edges = edge_set(derive(trained_metagraph, float(level)))
+        edges = edge_set(derive(trained_metagraph, float(level), mode=mode))
         if previous is not None:
             assert edges <= previous
         previous = edges
+
+
+def test_strength_level_zero_keeps_the_complete_dags(trained_metagraph):
     assert (
-        derive(trained_metagraph, 0.0).num_edges
+        derive(trained_metagraph, 0.0, mode="strength").num_edges
         == trained_metagraph.space.num_dags * trained_metagraph.space.num_edges
     )
 
 
 def test_level_one_keeps_only_the_strongest_edges_reachable(trained_metagraph):
-    arch = derive(trained_metagraph, 1.0)
+    arch = derive(trained_metagraph, 1.0, mode="strength")
     strengths = trained_metagraph.strengths()
     for dag in arch.dags:
         k = dag.hierarchy * trained_metagraph.space.dags_per_hierarchy + dag.index
@@ -52,12 +60,60 @@ def test_unreachable_nodes_vanish_and_empty_dags_are_identities():
     # DAG 1: the only strong edge (1,2) starts at a node nothing reaches: identity.
     weights = np.array([[10, 1, 1, 1, 1, 10], [1, 1, 1, 10, 1, 1]], dtype=float)
     metagraph = MetaGraph(space=space, ops=ops, weights=weights / weights.sum(1, keepdims=True))
-    arch = derive(metagraph, 0.5)
+    arch = derive(metagraph, 0.5, mode="strength")
     dag0, dag1 = arch.dags
     assert [n.id for n in dag0.nodes] == [1] and dag0.edges == ((0, 1),)
     assert dag1.is_identity and dag1.edges == ()
     # An identity DAG passes the input channels through to the head.
     assert arch.head_in_features == 32 + 3
+
+
+def four_node_dag(*edges: tuple[int, int]) -> Architecture:
+    ops = {1: "conv1x1_32", 2: "conv3x3_32", 3: "conv1x1_64"}
+    nodes = sorted({j for _, j in edges})
+    dag = Dag(0, 0, tuple(Node(v, ops[v], int(ops[v][-2:])) for v in nodes), edges)
+    return Architecture((3, 8, 8), 10, (dag,))
+
+
+def test_effect_scores_by_hand():
+    space = SearchSpace(hierarchies=1, dags_per_hierarchy=1, nodes=4, input_size=8)
+    ops = [["input", "conv1x1_32", "conv3x3_32", "conv1x1_64"]]
+    metagraph = MetaGraph(space=space, ops=ops, weights=np.full((1, 6), 1 / 6))
+    metagraph.reinforce(four_node_dag((0, 1), (1, 3)), 1.0)
+    metagraph.reinforce(four_node_dag((0, 1), (1, 3)), 1.0)
+    metagraph.reinforce(four_node_dag((0, 2), (2, 3)), -0.5)
+    metagraph.reinforce(
+        four_node_dag(
+            (0, 1),
+        ),
+        0.4,
+    )
+    # effect = advantage sum / (tried + 5): (0,1) 2.4/8 = 0.3, (1,3) 2/7, (0,2) and (2,3) -0.5/6
+    np.testing.assert_allclose(
+        edge_effects(metagraph)[0], [0.3, -0.5 / 6, 0, 0, 2 / 7, -0.5 / 6], rtol=1e-12
+    )
+    relative = prune_scores(metagraph, "effect")[0]  # divided by the best, 0.3
+    np.testing.assert_allclose(relative, [1, -0.5 / 1.8, 0, 0, (2 / 7) / 0.3, -0.5 / 1.8])
+    assert derive(metagraph, 0.96).dags[0].edges == ((0, 1),)
+    assert derive(metagraph, 0.9).dags[0].edges == ((0, 1), (1, 3))
+    # level 0 keeps what never hurt, untried edges included: (0,3), (1,2); never (0,2), (2,3)
+    assert set(derive(metagraph, 0.0).dags[0].edges) == {(0, 1), (0, 3), (1, 2), (1, 3)}
+
+
+def test_effect_scores_rank_untried_edges_below_paying_ones():
+    space = SearchSpace(hierarchies=1, dags_per_hierarchy=1, nodes=4, input_size=8)
+    ops = [["input", "conv1x1_32", "conv3x3_32", "conv1x1_64"]]
+    metagraph = MetaGraph(space=space, ops=ops, weights=np.full((1, 6), 1 / 6))
+    with pytest.raises(GramError, match=r"prune\.mode=strength"):
+        derive(metagraph, 0.5)  # nothing tried yet: no evidence to prune by
+    metagraph.update(
+        four_node_dag(
+            (0, 1),
+        ),
+        reward=0.3,
+    )  # below beta: a latency-penalised edge
+    assert derive(metagraph, 0.5, mode="strength").dags[0].edges != ((0, 1),)
+    assert derive(metagraph, 0.5).dags[0].is_identity  # the tried edge did not pay off
 
 
 def test_upscale_and_max_channels(trained_metagraph):

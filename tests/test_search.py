@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 
 from conftest import compose_config, run_entry_point
 from gramnas import MetaGraph
+from gramnas.search.update import MetaGraphUpdate
 from gramnas.training.data import SyntheticDataModule
 from gramnas.training.proxy import ProxyTrainer
 
@@ -145,7 +146,9 @@ def test_tensorboard_logger_writes_events(tmp_path):
     assert list((tmp_path / "tb" / "tensorboard").rglob("events.out.tfevents.*"))
 
 
-@pytest.mark.parametrize("experiment", [None, "cifar10", "mnist", "fashion_mnist", "svhn"])
+@pytest.mark.parametrize(
+    "experiment", [None, "cifar10", "cifar10_paper", "mnist", "fashion_mnist", "svhn"]
+)
 def test_every_experiment_composes_and_instantiates(tmp_path, experiment):
     overrides = [f"+experiment={experiment}"] if experiment else []
     cfg = compose_config("search", tmp_path, overrides)
@@ -155,8 +158,13 @@ def test_every_experiment_composes_and_instantiates(tmp_path, experiment):
             and cfg.space.name == "paper"
             and cfg.search.proxy_train == 500
         )
-        assert (cfg.search.alpha, cfg.search.beta, cfg.search.gamma) == (0.9, 0.4, 1.0)
-        assert experiment.replace("_", "") in cfg.data._target_.lower()
+        dataset = experiment.removesuffix("_paper").replace("_", "")
+        assert dataset in cfg.data._target_.lower()
+    if experiment == "cifar10_paper":
+        assert (cfg.search.alpha, cfg.search.beta, cfg.reward.gamma) == (0.9, 0.4, 1.0)
+    if experiment == "cifar10":
+        assert (cfg.search.alpha, cfg.reward.metric, cfg.latency.name) == (0.1, "macs", "macs")
+        assert "Normalized" in cfg.advantage._target_
     datamodule = instantiate(cfg.data)
     space = instantiate(
         cfg.space,
@@ -167,7 +175,7 @@ def test_every_experiment_composes_and_instantiates(tmp_path, experiment):
     metagraph = MetaGraph.create(space, density=cfg.search.density)
     recipe = instantiate(cfg.proxy)
     assert instantiate(cfg.latency).name == cfg.latency.name
-    assert instantiate(cfg.search.reward).gamma == cfg.search.gamma
+    MetaGraphUpdate(metagraph, instantiate(cfg.reward), instantiate(cfg.advantage))
     for logger in cfg.logger.values():
         instantiate(logger)
     # fast_dev_run-style: one candidate of this space trained for one epoch on data of this shape

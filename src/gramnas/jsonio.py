@@ -32,8 +32,13 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
         raise
 
 
-def read_versioned_json(path: str | os.PathLike[str], fmt: str, version: int) -> dict[str, Any]:
-    """Load a ``{"format": fmt, "version": version, ...}`` file or fail in one line."""
+def read_versioned_json(
+    path: str | os.PathLike[str], fmt: str, version: int | tuple[int, ...]
+) -> dict[str, Any]:
+    """Load a ``{"format": fmt, "version": version, ...}`` file or fail in one line.
+
+    ``version`` may list every version this gramnas still reads.
+    """
     path = Path(path)
     if not path.is_file():
         raise GramError(f"{path}: file not found; check the path")
@@ -45,11 +50,13 @@ def read_versioned_json(path: str | os.PathLike[str], fmt: str, version: int) ->
     return data
 
 
-def check_header(data: Any, fmt: str, version: int, where: str) -> None:
+def check_header(data: Any, fmt: str, version: int | tuple[int, ...], where: str) -> None:
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise GramError(f"{where}: not a {fmt} file (missing 'format': '{fmt}')")
-    if data.get("version") != version:
+    versions = version if isinstance(version, tuple) else (version,)
+    if data.get("version") not in versions:
+        readable = " or ".join(str(v) for v in versions)
         raise GramError(
             f"{where}: {fmt} version {data.get('version')!r} is not supported "
-            f"(this gramnas reads version {version}); upgrade gramnas or re-create the file"
+            f"(this gramnas reads version {readable}); upgrade gramnas or re-create the file"
         )

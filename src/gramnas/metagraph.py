@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,8 @@ from gramnas.jsonio import read_versioned_json, write_json_atomic
 from gramnas.space import INPUT_OP, SearchSpace, parse_operation
 
 FORMAT = "gramnas.metagraph"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 files carry no edge statistics and no update state
 
 
 @cache
@@ -61,6 +62,11 @@ class MetaGraph:
 
     ``alpha``, ``beta``, ``beta_momentum`` drive the update; ``density``,
     ``pi_min``, ``pi_max`` the Bernoulli sampling pi_e = clip(rho * E * w_e).
+    ``tried`` and ``advantage_sum`` count, per edge, the sampled networks that
+    contained it and the sum of their advantages: the search log's evidence
+    that pruning scores read. ``update_state`` is the JSON state of the
+    search's reward and advantage (running target, baseline), saved with the
+    weights so that a resumed search continues exactly.
     """
 
     space: SearchSpace
@@ -74,12 +80,25 @@ class MetaGraph:
     pi_min: float = 0.0
     pi_max: float = 1.0
     iteration: int = 0
+    tried: np.ndarray | None = None
+    advantage_sum: np.ndarray | None = None
+    update_state: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.weights = np.asarray(self.weights, dtype=np.float64)
         k, e = self.space.num_dags, self.space.num_edges
         if self.weights.shape != (k, e):
             raise GramError(f"weights: expected shape ({k}, {e}), got {self.weights.shape}")
+        self.tried = np.zeros((k, e), np.int64) if self.tried is None else np.asarray(self.tried)
+        self.advantage_sum = (
+            np.zeros((k, e))
+            if self.advantage_sum is None
+            else np.asarray(self.advantage_sum, float)
+        )
+        if self.tried.shape != (k, e) or self.advantage_sum.shape != (k, e):
+            raise GramError(f"edge statistics: expected shape ({k}, {e})")
+        if np.any(self.tried < 0) or not np.all(np.isfinite(self.advantage_sum)):
+            raise GramError("edge statistics: counts must be >= 0 and sums finite")
         if not np.all(np.isfinite(self.weights)) or np.any(self.weights <= 0):
             raise GramError("weights: every edge weight must be finite and > 0")
         if len(self.ops) != k or any(len(ops) != self.space.nodes for ops in self.ops):
@@ -190,15 +209,27 @@ class MetaGraph:
         """Algorithm 1, phase C: boost the sampled edges by exp(alpha (reward - beta)), renormalise, move beta."""
         if not math.isfinite(reward):
             raise GramError(f"reward: must be a finite number, got {reward}")
-        factor = math.exp(self.alpha * (reward - self.beta))
+        self.reinforce(arch, reward - self.beta)
+        self.beta = (1.0 - self.beta_momentum) * self.beta + self.beta_momentum * reward
+
+    def reinforce(self, arch: Architecture, advantage: float) -> None:
+        """Multiply the sampled edges by exp(alpha * advantage), renormalise, record the evidence.
+
+        The paper's rule is the advantage reward - beta (:meth:`update`); other
+        baselines (a normalised advantage) call this directly.
+        """
+        if not math.isfinite(advantage):
+            raise GramError(f"advantage: must be a finite number, got {advantage}")
+        factor = math.exp(self.alpha * advantage)
         for k, ids in self._edge_ids_of(arch):
             self.weights[k, ids] *= factor
+            self.tried[k, ids] += 1
+            self.advantage_sum[k, ids] += advantage
         self.weights /= self.weights.sum(axis=1, keepdims=True)
-        self.beta = (1.0 - self.beta_momentum) * self.beta + self.beta_momentum * reward
         self.iteration += 1
 
     def skip(self) -> None:
-        """Count an iteration whose candidate was dropped: weights and beta stay as they are."""
+        """Count an iteration that changes nothing (a dropped candidate, a calibration step)."""
         self.iteration += 1
 
     def _edge_ids_of(self, arch: Architecture) -> list[tuple[int, np.ndarray]]:
@@ -254,6 +285,7 @@ class MetaGraph:
             "beta_momentum": self.beta_momentum,
             "sampling": {"density": self.density, "pi_min": self.pi_min, "pi_max": self.pi_max},
             "iteration": self.iteration,
+            "update_state": self.update_state,
             "dags": [
                 {
                     "hierarchy": k // self.space.dags_per_hierarchy,
@@ -265,6 +297,8 @@ class MetaGraph:
                             src.tolist(), dst.tolist(), self.weights[k].tolist(), strict=True
                         )
                     ],
+                    "tried": self.tried[k].tolist(),
+                    "advantage_sum": self.advantage_sum[k].tolist(),
                 }
                 for k in range(self.space.num_dags)
             ],
@@ -291,6 +325,8 @@ class MetaGraph:
                     )
                 weights.append(edges[:, 2])
             sampling = data["sampling"]
+            dags = data["dags"]
+            has_stats = data.get("version", VERSION) >= 2
             return cls(
                 space=space,
                 ops=[list(dag["ops"]) for dag in data["dags"]],
@@ -303,6 +339,9 @@ class MetaGraph:
                 pi_min=float(sampling["pi_min"]),
                 pi_max=float(sampling["pi_max"]),
                 iteration=int(data["iteration"]),
+                tried=np.array([d["tried"] for d in dags], np.int64) if has_stats else None,
+                advantage_sum=np.array([d["advantage_sum"] for d in dags]) if has_stats else None,
+                update_state=dict(data.get("update_state") or {}),
             )
         except GramError as exc:
             raise GramError(f"{where}: {exc}") from None
@@ -313,7 +352,7 @@ class MetaGraph:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> MetaGraph:
-        return cls.from_dict(read_versioned_json(path, FORMAT, VERSION), str(path))
+        return cls.from_dict(read_versioned_json(path, FORMAT, READABLE_VERSIONS), str(path))
 
 
 def scale_channels(channels: int, upscale: float, max_channels: int | None) -> int:

@@ -2,8 +2,16 @@
 
 Per DAG, edges whose score clears the level survive and nodes no longer
 reachable from the DAG input drop out (a DAG may vanish into an identity).
-The default score is strength w_e / max(w) (docs/gram-spec.md); ``mode=
-"probability"`` thresholds the inclusion probability pi_e instead.
+Three scores:
+
+- ``effect`` (default): each edge's estimated effect on the advantage, from
+  the evidence the search recorded (the sum of the advantages of the sampled
+  networks that held the edge, shrunk towards 0 by ``EFFECT_PRIOR`` pseudo
+  observations), relative to the DAG's best edge. Untried edges score 0, so
+  at any level above 0 only edges that were tried and paid off survive.
+- ``strength``: the paper's w_e / max(w). Latency penalises every tried edge,
+  so it ranks never-tried edges above tried ones (docs/search-dynamics.md).
+- ``probability``: the inclusion probability pi_e.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ from gramnas.counting import count_macs, count_params
 from gramnas.errors import GramError, field_error
 from gramnas.metagraph import MetaGraph, reachable_edges
 
-PRUNE_MODES = ("strength", "probability")
+PRUNE_MODES = ("effect", "strength", "probability")
+DEFAULT_MODE = "effect"
+EFFECT_PRIOR = 5.0  # pseudo-observations of advantage 0 per edge
 DEFAULT_LEVELS = tuple(round(x, 2) for x in np.linspace(0.0, 1.0, 101))
 
 
@@ -28,7 +38,7 @@ def derive(
     upscale: float = 1.0,
     max_channels: int | None = None,
     *,
-    mode: str = "strength",
+    mode: str = DEFAULT_MODE,
     input_shape: tuple[int, int, int] | None = None,
     num_classes: int | None = None,
     stem: tuple[int, ...] | None = None,
@@ -50,14 +60,36 @@ def derive(
         raise field_error(
             "max_channels", f"must be a positive integer or null, got {max_channels!r}"
         )
-    if mode == "strength":
-        scores = metagraph.strengths()
-    elif mode == "probability":
-        scores = metagraph.inclusion_probabilities()
-    else:
-        raise field_error("prune.mode", f"unknown mode {mode!r}", f"choose one of {PRUNE_MODES}")
-    kept = reachable_edges(scores >= level, metagraph.space.nodes)
+    kept = reachable_edges(prune_scores(metagraph, mode) >= level, metagraph.space.nodes)
     return metagraph.to_architecture(kept, upscale, max_channels, input_shape, num_classes, stem)
+
+
+def prune_scores(metagraph: MetaGraph, mode: str = DEFAULT_MODE) -> np.ndarray:
+    """The ``(K, E)`` scores that pruning thresholds, in [0, 1] where an edge may survive."""
+    if mode == "strength":
+        return metagraph.strengths()
+    if mode == "probability":
+        return metagraph.inclusion_probabilities()
+    if mode == "effect":
+        return relative_effects(metagraph)
+    raise field_error("prune.mode", f"unknown mode {mode!r}", f"choose one of {PRUNE_MODES}")
+
+
+def edge_effects(metagraph: MetaGraph, prior: float = EFFECT_PRIOR) -> np.ndarray:
+    """Shrunk mean advantage of the sampled networks that held each edge (0 if never tried)."""
+    return metagraph.advantage_sum / (metagraph.tried + prior)
+
+
+def relative_effects(metagraph: MetaGraph) -> np.ndarray:
+    """Effects divided by the DAG's largest; a DAG without a paying edge scores 0 everywhere."""
+    if not metagraph.tried.any():
+        raise GramError(
+            "prune.mode: effect scores need a searched meta-graph (this one records no tried "
+            "edges, e.g. a format-1 file); use prune.mode=strength"
+        )
+    effects = edge_effects(metagraph)
+    best = effects.max(axis=1, keepdims=True)
+    return np.where(best > 0, effects / np.where(best > 0, best, 1.0), 0.0)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from gramnas.architecture import Architecture
 from gramnas.errors import GramError, field_error
 from gramnas.metagraph import MetaGraph
 from gramnas.model import build_model
-from gramnas.pruning import derive
+from gramnas.pruning import DEFAULT_MODE, derive
 
 METAGRAPHS_DIR = Path(__file__).parent / "metagraphs"
 DEFAULT_METAGRAPH = "cifar10-paper-gamma1"
@@ -92,7 +92,7 @@ def swiftnet_architecture(
     in_chans: int | None = None,
     num_classes: int | None = None,
     input_size: int | None = None,
-    prune_mode: str = "strength",
+    prune_mode: str = DEFAULT_MODE,
 ) -> Architecture:
     """Derive a SwiftNet for an input of ``in_chans`` x ``input_size``^2 and ``num_classes`` classes."""
     graph = metagraph if isinstance(metagraph, MetaGraph) else load_metagraph(metagraph)

@@ -156,7 +156,7 @@ class GramSearch:
             outcome = self.update.on_candidate_end(arch, accuracy, latency)
         else:  # skipped by choice, or no latency to compute a reward with
             status = "skipped"
-            self.metagraph.skip()
+            self.update.on_candidate_skipped()
         timings = {**timings, **evaluation.timings, **(outcome.timings if outcome else {})}
         return self._record(candidate, evaluation, status, outcome, timings)
 
@@ -181,6 +181,7 @@ class GramSearch:
             "macs": metrics.macs if metrics else None,
             "params": metrics.params if metrics else None,
             "reward": outcome.reward if outcome else None,
+            "advantage": outcome.advantage if outcome else None,
             "beta": self.metagraph.beta,
             "edges": arch.num_edges,
             "nodes": arch.num_nodes,
