@@ -104,6 +104,36 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     assert iterations == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("reward", ["mnasnet", "tunas"])
+def test_unit_free_search_learns_and_resumes_exactly(tmp_path, reward):
+    unit_free = [
+        f"reward={reward}",
+        "reward.metric=macs",
+        "reward.calibration=2",
+        "advantage=normalized",
+        "advantage.warmup=2",
+        "search.alpha=0.1",
+        *DETERMINISTIC,
+    ]
+    straight = run_search(tmp_path, "straight", "search.iterations=6", *unit_free)
+    run_search(tmp_path, "split", "search.iterations=3", *unit_free)
+    run_search(
+        tmp_path, "x", "search.iterations=6", f"search.resume={tmp_path / 'split'}", *unit_free
+    )
+    assert (tmp_path / "split" / "metagraph.json").read_text() == (
+        tmp_path / "straight" / "metagraph.json"
+    ).read_text()
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "straight" / "candidates.jsonl").read_text().splitlines()
+    ]
+    assert [r["advantage"] for r in records[:2]] == [0.0, 0.0]  # warm-up: moments only
+    assert any(r["advantage"] != 0.0 for r in records[2:])
+    assert straight.update_state["advantage"]["count"] == 6
+    assert len(straight.update_state["reward"]["costs_seen"]) == 2
+    assert straight.tried.sum() > 0 and straight.beta == 0.4  # beta is the paper's rule only
+
+
 @pytest.mark.parametrize("outcome", ["lowest", "skip"])
 def test_diverging_candidates_get_the_failure_outcome(tmp_path, outcome):
     metagraph = run_search(

@@ -1,0 +1,93 @@
+"""Short fixed-budget training on in-memory tensors: the yardstick that compares architectures.
+
+Studies that train many networks identically (proxy fidelity, search against
+random networks) need a loop with no loader or framework cost: images held as
+one tensor, augmentation as batched tensor ops, channels_last, one-cycle SGD.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gramnas.architecture import Architecture
+from gramnas.model import build_model
+
+PAD = 4  # pixels of pad-and-crop augmentation
+
+
+@dataclass(frozen=True)
+class TensorRecipe:
+    """SGD momentum 0.9 with a one-cycle learning rate, flips and pad-crops."""
+
+    epochs: int = 4
+    batch_size: int = 128
+    max_lr: float = 0.1
+    weight_decay: float = 5e-4
+    augment: bool = True
+
+
+def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Per-image random 4-pixel pad-crop and horizontal flip, as batched tensor ops."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (PAD, PAD, PAD, PAD))
+    dy, dx = torch.randint(0, 2 * PAD + 1, (2, n, 1), generator=generator)
+    rows = (dy + torch.arange(h))[:, None, :, None]
+    cols = (dx + torch.arange(w))[:, None, None, :]
+    crops = padded[
+        torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols
+    ]
+    flip = torch.rand(n, generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], crops.flip(3), crops)
+
+
+def fit(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: TensorRecipe, seed: int
+) -> None:
+    """Train ``model`` in place for ``recipe.epochs`` over (x, y)."""
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=recipe.max_lr, momentum=0.9, weight_decay=recipe.weight_decay
+    )
+    steps = math.ceil(len(y) / recipe.batch_size) * recipe.epochs
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=recipe.max_lr, total_steps=steps, cycle_momentum=False
+    )
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    for _ in range(recipe.epochs):
+        for idx in torch.randperm(len(y), generator=generator).split(recipe.batch_size):
+            batch = augment_batch(x[idx], generator) if recipe.augment else x[idx]
+            loss = loss_fn(model(batch.contiguous(memory_format=torch.channels_last)), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> float:
+    model.eval()
+    correct = 0
+    with torch.inference_mode():
+        for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True):
+            logits = model(xb.contiguous(memory_format=torch.channels_last))
+            correct += int((logits.argmax(1) == yb).sum())
+    return correct / len(y)
+
+
+def train_and_evaluate(
+    arch: Architecture,
+    train: tuple[torch.Tensor, torch.Tensor],
+    evaluation: tuple[torch.Tensor, torch.Tensor],
+    recipe: TensorRecipe,
+    seed: int,
+) -> float:
+    """Build ``arch`` from seed, train it on ``train``, return its accuracy on ``evaluation``."""
+    torch.manual_seed(seed)
+    model = build_model(arch).to(memory_format=torch.channels_last)
+    fit(model, *train, recipe, seed)
+    return accuracy(model, *evaluation)
