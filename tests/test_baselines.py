@@ -1,0 +1,53 @@
+"""The yardsticks a search is compared with: random networks at equal MACs, tensor training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gramnas import GramError, MetaGraph, count_macs, derive
+from gramnas.baselines import random_architectures
+from gramnas.training.tensor_fit import TensorRecipe, augment_batch, train_and_evaluate
+
+
+def test_random_networks_match_the_macs_and_the_space(trained_metagraph):
+    target = count_macs(derive(trained_metagraph, 0.5, mode="strength"))
+    randoms = random_architectures(trained_metagraph, target, count=4, tolerance=0.2, seed=1)
+    assert len({a.id for a in randoms}) == 4
+    for arch in randoms:
+        assert abs(count_macs(arch) - target) <= 0.2 * target
+        for dag in arch.dags:
+            k = dag.hierarchy * trained_metagraph.space.dags_per_hierarchy + dag.index
+            assert all(node.op == trained_metagraph.ops[k][node.id] for node in dag.nodes)
+    again = random_architectures(trained_metagraph, target, count=4, tolerance=0.2, seed=1)
+    assert [a.id for a in again] == [a.id for a in randoms]
+
+
+def test_impossible_random_budget_is_one_line(trained_metagraph):
+    with pytest.raises(GramError, match="widen the tolerance"):
+        random_architectures(trained_metagraph, 10, count=2, max_draws=50)
+    with pytest.raises(GramError, match="tolerance"):
+        random_architectures(trained_metagraph, 10**6, tolerance=1.5)
+
+
+def test_augmentation_keeps_pixels_and_shapes():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8) + 1
+    out = augment_batch(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    # every output pixel is an input pixel of the same image and channel, or padding (0)
+    for i in range(2):
+        for c in range(3):
+            assert set(out[i, c].unique().tolist()) <= set(x[i, c].unique().tolist()) | {0.0}
+
+
+def test_tensor_training_learns_a_separable_task(tiny_space):
+    torch.manual_seed(0)
+    y = torch.arange(200) % 2
+    x = torch.randn(200, 1, 8, 8) * 0.3 + y[:, None, None, None].float() * 2 - 1
+    metagraph = MetaGraph.create(tiny_space, seed=0, density=0.5)
+    arch = metagraph.sample(np.random.default_rng(0))
+    recipe = TensorRecipe(epochs=3, batch_size=32, augment=False)
+    top1 = train_and_evaluate(arch, (x[:160], y[:160]), (x[160:], y[160:]), recipe, seed=0)
+    assert top1 >= 0.9
+    assert top1 == train_and_evaluate(arch, (x[:160], y[:160]), (x[160:], y[160:]), recipe, seed=0)
