@@ -104,8 +104,8 @@ def test_effect_scores_rank_untried_edges_below_paying_ones():
     space = SearchSpace(hierarchies=1, dags_per_hierarchy=1, nodes=4, input_size=8)
     ops = [["input", "conv1x1_32", "conv3x3_32", "conv1x1_64"]]
     metagraph = MetaGraph(space=space, ops=ops, weights=np.full((1, 6), 1 / 6))
-    with pytest.raises(GramError, match=r"prune\.mode=strength"):
-        derive(metagraph, 0.5)  # nothing tried yet: no evidence to prune by
+    # nothing tried yet: no evidence, so the effect score falls back to the weights
+    assert derive(metagraph, 0.5) == derive(metagraph, 0.5, mode="strength")
     metagraph.update(
         four_node_dag(
             (0, 1),

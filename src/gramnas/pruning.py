@@ -71,7 +71,8 @@ def prune_scores(metagraph: MetaGraph, mode: str = DEFAULT_MODE) -> np.ndarray:
     if mode == "probability":
         return metagraph.inclusion_probabilities()
     if mode == "effect":
-        return relative_effects(metagraph)
+        # Without evidence (a fresh or format-1 meta-graph) the weights are all there is.
+        return relative_effects(metagraph) if metagraph.tried.any() else metagraph.strengths()
     raise field_error("prune.mode", f"unknown mode {mode!r}", f"choose one of {PRUNE_MODES}")
 
 
@@ -82,11 +83,6 @@ def edge_effects(metagraph: MetaGraph, prior: float = EFFECT_PRIOR) -> np.ndarra
 
 def relative_effects(metagraph: MetaGraph) -> np.ndarray:
     """Effects divided by the DAG's largest; a DAG without a paying edge scores 0 everywhere."""
-    if not metagraph.tried.any():
-        raise GramError(
-            "prune.mode: effect scores need a searched meta-graph (this one records no tried "
-            "edges, e.g. a format-1 file); use prune.mode=strength"
-        )
     effects = edge_effects(metagraph)
     best = effects.max(axis=1, keepdims=True)
     return np.where(best > 0, effects / np.where(best > 0, best, 1.0), 0.0)
