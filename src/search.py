@@ -52,6 +52,7 @@ def search(cfg: DictConfig) -> MetaGraph:
         max_redraws=cfg.search.max_redraws,
         on_failure=cfg.search.on_failure,
         derive_levels=list(cfg.search.derive_levels),
+        probe_every=cfg.search.probe_every,
     )
     proxy = ProxyTrainer(proxy_data, instantiate(cfg.proxy))
     with instantiate(

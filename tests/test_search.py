@@ -69,6 +69,13 @@ def test_search_trains_every_candidate_and_learns(tmp_path):
         "beta",
         "edges",
         "seconds",
+        "effective_edges",
+        "max_pi",
+        "min_effective_edges",
+        "share_tried",
+        "tried_below_untried",
+        "corr_reward_accuracy",
+        "corr_reward_neg_ln_latency",
     }
     assert float(rows[-1]["beta"]) == pytest.approx(metagraph.beta)
     for name in (

@@ -1,9 +1,13 @@
-"""The search's append-only logs: ``candidates.jsonl`` and ``search_log.csv``.
+"""What a search writes into its run directory, besides the meta-graph.
 
-Each iteration appends (and fsyncs) its log lines *before* the meta-graph
-checkpoint is replaced. A kill between the two leaves log lines for an
-iteration the checkpoint does not hold; :func:`truncate_logs` drops them on
-resume, so logs and checkpoint always agree.
+During the search: ``candidates.jsonl`` and ``search_log.csv`` (one line per
+iteration) and ``probes.jsonl`` (one line per noise probe). Each iteration
+appends (and fsyncs) its log lines *before* the meta-graph checkpoint is
+replaced, each probe after the checkpoint of its iteration. A kill between the
+two leaves log lines for an iteration the checkpoint does not hold;
+:func:`truncate_logs` and :func:`truncate_probes` drop them on resume, so logs
+and checkpoint always agree. At the end: the level profile (CSV and Markdown)
+and ``summary.md``.
 """
 
 from __future__ import annotations
@@ -12,13 +16,26 @@ import csv
 import io
 import json
 import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from gramnas.errors import GramError
+from gramnas.metagraph import MetaGraph
+from gramnas.search.diagnostics import (
+    CORRELATION_MIN_RECORDS,
+    CORRELATION_WINDOW,
+    per_dag_signals,
+    reward_correlations,
+    spread,
+)
 
 CANDIDATES = "candidates.jsonl"
 SEARCH_LOG = "search_log.csv"
+PROBES = "probes.jsonl"
+LEVEL_PROFILE = "level_profile"  # .csv and .md
+SUMMARY = "summary.md"
 CSV_COLUMNS = (
     "iteration",
     "architecture_id",
@@ -31,8 +48,22 @@ CSV_COLUMNS = (
     "beta",
     "edges",
     "seconds",
-    "effective_edges",
-    "max_pi",
+    "effective_edges",  # mean over DAGs
+    "max_pi",  # max over DAGs
+    "min_effective_edges",
+    "share_tried",  # mean over DAGs
+    "tried_below_untried",  # mean over DAGs
+    "corr_reward_accuracy",
+    "corr_reward_neg_ln_latency",
+)
+LEVEL_PROFILE_COLUMNS = (
+    "level",
+    "macs",
+    "params",
+    "nodes",
+    "edges",
+    "latency_ms",
+    "architecture_id",
 )
 
 
@@ -53,24 +84,32 @@ def append_record(run_dir: Path, record: dict[str, Any]) -> None:
     _append(run_dir / SEARCH_LOG, row.getvalue())
 
 
-def read_records(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / CANDIDATES
+def append_probe(run_dir: Path, probe: dict[str, Any]) -> None:
+    _append(run_dir / PROBES, json.dumps(probe) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The lines of a log; a last line cut short by a kill is dropped (the checkpoint does not hold it)."""
     if not path.exists():
         return []
     lines = path.read_text().splitlines()
-    records = []
+    entries = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            entries.append(json.loads(line))
         except json.JSONDecodeError:
             if number == len(lines):
-                break  # a last line cut short by a kill; the checkpoint does not hold it
+                break
             raise GramError(
                 f"{path}:{number}: corrupt line; the run directory is damaged"
             ) from None
-    return records
+    return entries
+
+
+def read_records(run_dir: Path) -> list[dict[str, Any]]:
+    return read_jsonl(run_dir / CANDIDATES)
 
 
 def truncate_logs(run_dir: Path, iterations: int) -> list[dict[str, Any]]:
@@ -86,3 +125,123 @@ def truncate_logs(run_dir: Path, iterations: int) -> list[dict[str, Any]]:
     for record in records:
         append_record(run_dir, record)
     return records
+
+
+def truncate_probes(run_dir: Path, iterations: int) -> list[dict[str, Any]]:
+    """Keep only the probes taken after at most ``iterations`` iterations; return them."""
+    probes = [p for p in read_jsonl(run_dir / PROBES) if p["iteration"] <= iterations]
+    (run_dir / PROBES).unlink(missing_ok=True)
+    for probe in probes:
+        append_probe(run_dir, probe)
+    return probes
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows),
+    ]
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def write_level_profile(run_dir: Path, rows: list[dict[str, Any]], note: str) -> None:
+    """``level_profile.csv`` (exact counts) and ``level_profile.md`` (readable, with ``note``)."""
+    with open(run_dir / f"{LEVEL_PROFILE}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, LEVEL_PROFILE_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(
+            {k: "" if row[k] is None else row[k] for k in LEVEL_PROFILE_COLUMNS} for row in rows
+        )
+    table = markdown_table(
+        ("level", "MMACs", "K params", "nodes", "edges", "latency (ms)", "architecture"),
+        (
+            (
+                f"{row['level']:.2f}",
+                f"{row['macs'] / 1e6:.2f}",
+                f"{row['params'] / 1e3:.1f}",
+                row["nodes"],
+                row["edges"],
+                _number(row["latency_ms"], ".4f"),
+                row["architecture_id"],
+            )
+            for row in rows
+        ),
+    )
+    text = ["# Level profile", "", note, "", *table]
+    (run_dir / f"{LEVEL_PROFILE}.md").write_text("\n".join(text) + "\n")
+
+
+def write_summary(
+    run_dir: Path,
+    metagraph: MetaGraph,
+    records: Sequence[dict[str, Any]],
+    probes: Sequence[dict[str, Any]],
+    profile_note: str,
+) -> None:
+    """``summary.md``: where each DAG ended, what the reward followed, and the proxy's seed noise."""
+    statuses = ", ".join(
+        f"{n} {s}" for s, n in sorted(Counter(r["status"] for r in records).items())
+    )
+    signals = per_dag_signals(metagraph)
+    space = metagraph.space
+    dags = markdown_table(
+        (
+            "DAG",
+            f"effective edges (of {space.num_edges})",
+            "max pi",
+            "edges tried",
+            "tried below untried",
+        ),
+        (
+            (
+                f"{k} (hierarchy {k // space.dags_per_hierarchy})",
+                f"{signals['effective_edges'][k]:.1f}",
+                f"{signals['max_pi'][k]:.3f}",
+                f"{signals['share_tried'][k]:.0%}",
+                f"{signals['tried_below_untried'][k]:.0%}",
+            )
+            for k in range(space.num_dags)
+        ),
+    )
+    correlations = reward_correlations(records)
+    count, mean, sd = spread([p["accuracy"] for p in probes])
+    _, _, candidates_sd = spread([r["accuracy"] for r in records if r["status"] == "ok"])
+    if count:
+        noise = (
+            f"The probe network ({probes[0]['architecture_id']}) trained {count} times with "
+            f"different seeds: accuracy mean {_number(mean, '.4f')}, sd {_number(sd, '.4f')}. "
+            f"That sd is the proxy's seed noise; the candidates' accuracy sd is "
+            f"{_number(candidates_sd, '.4f')}. If the two are close, the proxy hardly tells "
+            "the candidates apart."
+        )
+    else:
+        noise = "No probe accuracy (search.probe_every is 0, or too few iterations): the seed noise is unknown."
+    text = [
+        "# Search summary",
+        "",
+        f"{metagraph.iteration} iterations" + (f" ({statuses})." if statuses else "."),
+        "",
+        "## Per DAG at the end",
+        "",
+        *dags,
+        "",
+        f"## What the reward follows (last {CORRELATION_WINDOW} ok candidates)",
+        "",
+        f"corr(reward, accuracy) = {_number(correlations['corr_reward_accuracy'], '.3f')}, "
+        f"corr(reward, -ln latency) = {_number(correlations['corr_reward_neg_ln_latency'], '.3f')} "
+        f"(n/a below {CORRELATION_MIN_RECORDS} ok candidates). A reward that follows latency and "
+        "not accuracy makes the search minimise latency alone.",
+        "",
+        "## Proxy seed noise",
+        "",
+        noise,
+        "",
+        "## Level profile",
+        "",
+        profile_note,
+    ]
+    (run_dir / SUMMARY).write_text("\n".join(text) + "\n")

@@ -1,8 +1,9 @@
-"""PNG plots of a search: its curves over iterations and each DAG's edge strengths."""
+"""PNG plots of a search: its curves over iterations, each DAG's edge strengths, its level profile."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,40 @@ def plot_edge_strengths(metagraph: MetaGraph, path: Path) -> Path:
         ax.set_ylabel("from node")
     fig.colorbar(image, ax=axes, shrink=0.6, label="strength w / max w")
     fig.suptitle(f"edge strengths after {metagraph.iteration} iterations")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_level_profile(
+    rows: Sequence[dict[str, Any]], path: Path, marked_levels: Sequence[float]
+) -> Path:
+    """MACs and parameters of the derived model against prune level (paper Figure 5), log scale.
+
+    A useful search gives a family: MACs falling steadily with the level. A
+    flat curve, or a cliff to the stem alone, means pruning finds no graded
+    models; ``marked_levels`` (the paper's, among the rows' levels) show where
+    its models sit.
+    """
+    macs = {row["level"]: row["macs"] for row in rows}
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    ax.plot(list(macs), list(macs.values()), "o-", markersize=3, label="MACs")
+    ax.plot(list(macs), [row["params"] for row in rows], "s--", markersize=3, label="parameters")
+    for level in marked_levels:
+        ax.axvline(level, color="grey", linestyle=":", linewidth=1)
+        ax.annotate(
+            f"{macs[level] / 1e6:.3g} MMAC",
+            (level, macs[level]),
+            textcoords="offset points",
+            xytext=(3, 6),
+            rotation=90,
+            fontsize=8,
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("prune level")
+    ax.set_ylabel("count")
+    ax.set_title("derived model size against prune level (dotted: the paper's levels)")
+    ax.legend()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

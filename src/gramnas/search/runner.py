@@ -8,14 +8,21 @@ rewritten atomically after each batch. A search resumed from it with the same
 ``workers`` therefore replays exactly what an uninterrupted one would have
 done, provided candidate evaluation is deterministic (latency from ``macs`` or
 a lookup table; measured latencies differ between any two runs anyway).
+
+Along the way it records diagnostics (:mod:`gramnas.search.diagnostics`),
+warns once when a DAG collapses or nothing moves, and every ``probe_every``
+iterations re-trains one fixed network with a new seed: the spread of those
+probes is the proxy's seed noise. Probes never touch the meta-graph, so they
+change nothing about the search or its resume.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +37,36 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from gramnas.architecture import Architecture
 from gramnas.errors import field_error, require_int
 from gramnas.metagraph import MetaGraph
-from gramnas.pruning import derive
+from gramnas.pruning import DEFAULT_MODE, derive, profile_levels
+from gramnas.search.diagnostics import per_dag_signals, reward_correlations, search_warnings
 from gramnas.search.executors import Candidate, Evaluation, Executor
-from gramnas.search.logs import CSV_COLUMNS, append_record, truncate_logs
-from gramnas.search.plots import plot_edge_strengths, plot_search_curves
+from gramnas.search.logs import (
+    CSV_COLUMNS,
+    LEVEL_PROFILE,
+    append_probe,
+    append_record,
+    truncate_logs,
+    truncate_probes,
+    write_level_profile,
+    write_summary,
+)
+from gramnas.search.plots import plot_edge_strengths, plot_level_profile, plot_search_curves
 from gramnas.search.update import CandidateOutcome, MetaGraphUpdate
 
 METAGRAPH_FILE = "metagraph.json"
 FAILURE_OUTCOMES = ("lowest", "skip")
+PAPER_LEVELS = (0.3, 0.4, 0.5, 0.65)  # the prune levels of the paper's models
+PROFILE_LEVELS = tuple(round(0.05 * i, 2) for i in range(21))
+# Latency backends that compute latency from the architecture alone: cheap and exact enough to
+# repeat for every profiled level. Others measure (slow, noisy) or may measure (a lookup table
+# with missing entries), so the profile leaves their latency out.
+FORMULA_LATENCY = ("macs",)
+PER_DAG_METRICS = ("effective_edges", "max_pi", "share_tried", "tried_below_untried")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,11 +76,13 @@ class SearchSettings:
     max_macs: int | None = None
     max_redraws: int = 20
     on_failure: str = "lowest"
-    derive_levels: Sequence[float] = (0.3, 0.4, 0.5, 0.65)
+    derive_levels: Sequence[float] = PAPER_LEVELS
+    probe_every: int = 0  # re-train the probe network after every this many iterations; 0: never
 
     def __post_init__(self) -> None:
         require_int("search.iterations", self.iterations, 0)
         require_int("search.workers", self.workers, 1)
+        require_int("search.probe_every", self.probe_every, 0)
         if self.on_failure not in FAILURE_OUTCOMES:
             raise field_error(
                 "search.on_failure",
@@ -70,6 +99,34 @@ def iteration_seeds(seed: int, iteration: int) -> tuple[np.random.Generator, int
     """The sampling generator and the torch seed of one iteration, from (seed, iteration) alone."""
     sequence = np.random.SeedSequence([seed, iteration])
     return np.random.default_rng(sequence), int(sequence.generate_state(1)[0])
+
+
+def probe_seed(seed: int, iteration: int) -> int:
+    """The torch seed of the probe after ``iteration`` iterations: new per probe, apart from the candidates'."""
+    return int(np.random.SeedSequence([seed, iteration, 1]).generate_state(1)[0])
+
+
+def probe_architecture(
+    metagraph: MetaGraph, max_macs: int | None = None, max_redraws: int = 20
+) -> Architecture:
+    """The noise probe's fixed network: what this meta-graph, with uniform weights, samples at iteration 0.
+
+    It depends on the space, the operations and the seed, never on learned
+    weights, so every probe of a run, resumed or not, trains the same network;
+    a search that starts uniform (as ``MetaGraph.create`` does) sampled it as
+    its first candidate.
+    """
+    uniform = MetaGraph(
+        space=metagraph.space,
+        ops=metagraph.ops,
+        weights=np.full_like(metagraph.weights, 1.0 / metagraph.space.num_edges),
+        seed=metagraph.seed,
+        density=metagraph.density,
+        pi_min=metagraph.pi_min,
+        pi_max=metagraph.pi_max,
+    )
+    rng, _ = iteration_seeds(metagraph.seed, 0)
+    return uniform.sample(rng, max_macs, max_redraws)
 
 
 class GramSearch:
@@ -94,12 +151,18 @@ class GramSearch:
         self.run_dir = Path(run_dir)
         self.loggers = list(loggers)
         self.progress = progress
+        self.records: list[dict[str, Any]] = []  # every iteration's, resumed ones included
+        self.probes: list[dict[str, Any]] = []
+        self.warned: set[tuple[str, int | None]] = set()
 
     def run(self) -> MetaGraph:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        records = truncate_logs(self.run_dir, self.metagraph.iteration)
-        best = max((r["reward"] for r in records if r["reward"] is not None), default=-math.inf)
-        if not records:
+        self.records = truncate_logs(self.run_dir, self.metagraph.iteration)
+        self.probes = truncate_probes(self.run_dir, self.metagraph.iteration)
+        best = max(
+            (r["reward"] for r in self.records if r["reward"] is not None), default=-math.inf
+        )
+        if not self.records:
             self.metagraph.save(
                 self.run_dir / METAGRAPH_FILE
             )  # iteration 0: resumable from the start
@@ -111,18 +174,20 @@ class GramSearch:
                 best=best,
                 beta=self.metagraph.beta,
             )
+            self.probe_if_due()  # a resumed run may have stopped between a checkpoint and its probe
             while self.metagraph.iteration < self.settings.iterations:
                 for record in self.step():
                     self._log_metrics(record)
-                    records.append(record)
                     if record["reward"] is not None:
                         best = max(best, record["reward"])
                     bar.update(task, advance=1, best=best, beta=self.metagraph.beta)
-        self.finish(records)
+                self._warn()
+                self.probe_if_due()
+        self.finish()
         return self.metagraph
 
     def step(self) -> list[dict[str, Any]]:
-        """One batch: sample, evaluate, update in sample order, log, checkpoint."""
+        """One batch: sample, evaluate, update in sample order, log, checkpoint; returns its records."""
         first = self.metagraph.iteration
         last = min(first + self.settings.workers, self.settings.iterations)
         candidates, sample_seconds = [], []
@@ -139,6 +204,7 @@ class GramSearch:
         ):
             record = self.apply(candidate, evaluation, {"sample": seconds})
             append_record(self.run_dir, record)
+            self.records.append(record)
             records.append(record)
         self.metagraph.save(self.run_dir / METAGRAPH_FILE)
         return records
@@ -169,9 +235,9 @@ class GramSearch:
         timings: dict[str, float],
     ) -> dict[str, Any]:
         arch = candidate.architecture
-        convergence = {k: v.tolist() for k, v in self.metagraph.convergence().items()}
+        per_dag = per_dag_signals(self.metagraph)
         metrics = outcome.metrics if outcome else None
-        return {
+        record = {
             "iteration": candidate.iteration,
             "status": status,
             "error": evaluation.error,
@@ -186,30 +252,123 @@ class GramSearch:
             "edges": arch.num_edges,
             "nodes": arch.num_nodes,
             "seconds": round(sum(timings.values()), 4),  # this candidate's own work
-            "effective_edges": float(np.mean(convergence["effective_edges"])),
-            "max_pi": float(np.max(convergence["max_pi"])),
+            "effective_edges": float(np.mean(per_dag["effective_edges"])),
+            "max_pi": float(np.max(per_dag["max_pi"])),
+            "min_effective_edges": float(np.min(per_dag["effective_edges"])),
+            "share_tried": float(np.mean(per_dag["share_tried"])),
+            "tried_below_untried": float(np.mean(per_dag["tried_below_untried"])),
+        }
+        record |= reward_correlations([*self.records, record])  # this candidate included
+        return record | {
             "timings": {k: round(v, 5) for k, v in timings.items()},
             "latency": outcome.latency.to_dict() if outcome else None,
-            "convergence": convergence,
+            "convergence": {k: v.tolist() for k, v in per_dag.items()},  # per DAG
             "architecture": arch.to_dict(),
             "worker": evaluation.worker,
             "attempts": evaluation.attempts,
         }
 
-    def finish(self, records: list[dict[str, Any]]) -> None:
-        """Derived architectures at a few levels, plots, and the loggers' final flush."""
-        for level in self.settings.derive_levels:
-            derive(self.metagraph, float(level)).save(self.run_dir / f"architecture_{level}.json")
+    def probe_if_due(self) -> None:
+        """Re-train the probe network for the last multiple of ``probe_every`` passed, if not done yet.
+
+        With batches of W > 1 that is after the batch that passes the multiple.
+        The probe's seed depends on the multiple alone, so a resumed run that
+        lacks the probe of its checkpoint (a kill just after it) repeats it exactly.
+        """
+        every = self.settings.probe_every
+        due = self.metagraph.iteration // every * every if every else 0
+        if due == 0 or any(p["iteration"] == due for p in self.probes):
+            return
+        start = time.perf_counter()
+        arch = probe_architecture(self.metagraph, self.settings.max_macs, self.settings.max_redraws)
+        [evaluation] = self.executor.evaluate(
+            [Candidate(due, arch, probe_seed(self.metagraph.seed, due))]
+        )
+        probe = {
+            "iteration": due,
+            "accuracy": evaluation.accuracy,
+            "latency_ms": evaluation.latency.median_ms if evaluation.latency else None,
+            "architecture_id": arch.id,
+            "seconds": round(time.perf_counter() - start, 4),
+            "error": evaluation.error,
+        }
+        append_probe(self.run_dir, probe)
+        self.probes.append(probe)
+        metrics = {f"search/probe_{k}": probe[k] for k in ("accuracy", "latency_ms")}
+        for logger in self.loggers:
+            logger.log_metrics({k: v for k, v in metrics.items() if v is not None}, step=due)
+
+    def finish(self) -> None:
+        """Derived architectures, level profile, summary, plots, and the loggers' final flush."""
         plots = [plot_edge_strengths(self.metagraph, self.run_dir / "edge_strengths.png")]
-        if records:
-            plots.append(plot_search_curves(records, self.run_dir / "search_curves.png"))
+        if self.records:
+            plots.append(plot_search_curves(self.records, self.run_dir / "search_curves.png"))
+        if not self.metagraph.tried.any():  # no evidence: pruning would only echo the start
+            profile_note = (
+                "Not computed: the search tried no edge (no iterations, or every candidate "
+                "skipped), so pruning has no evidence to derive models from."
+            )
+            log.warning("no derived architectures or level profile: the search tried no edge")
+        else:
+            for level in self.settings.derive_levels:
+                derive(self.metagraph, float(level)).save(
+                    self.run_dir / f"architecture_{level}.json"
+                )
+            profile_note = self._level_profile()
+            plots.append(self.run_dir / f"{LEVEL_PROFILE}.png")
+        write_summary(self.run_dir, self.metagraph, self.records, self.probes, profile_note)
         for logger in self.loggers:
             log_images(logger, plots)
             logger.finalize("success")
 
+    def _level_profile(self) -> str:
+        """MACs, parameters, nodes, edges (and latency, where a formula gives it) against prune level.
+
+        The paper's Figure 5: how the derived model shrinks as the level rises.
+        Writes the table and its plot; returns the note that describes them.
+        """
+        levels = sorted({*PROFILE_LEVELS, *(float(x) for x in self.settings.derive_levels)})
+        backend = self.executor.latency[0]
+        with_latency = backend.name in FORMULA_LATENCY
+        rows = []
+        for profile in profile_levels(self.metagraph, levels):
+            latency = None
+            if with_latency:
+                latency = backend.measure(derive(self.metagraph, profile.level)).median_ms
+            rows.append({**asdict(profile), "latency_ms": latency})
+        latency_note = (
+            f"latency from the search's `{backend.name}` backend"
+            if with_latency
+            else f"no latency: the search's `{backend.name}` backend measures (or may), too slow "
+            "and noisy to repeat for every level"
+        )
+        note = (
+            f"Models derived at each prune level (score `{DEFAULT_MODE}`) after "
+            f"{self.metagraph.iteration} iterations; {latency_note}. Plot: {LEVEL_PROFILE}.png."
+        )
+        write_level_profile(self.run_dir, rows, note)
+        plot_level_profile(rows, self.run_dir / f"{LEVEL_PROFILE}.png", PAPER_LEVELS)
+        return f"{note} Table: {LEVEL_PROFILE}.md."
+
+    def _warn(self) -> None:
+        """Log each warning once per DAG and condition; a long search would repeat it every batch."""
+        warnings = search_warnings(
+            self.metagraph.convergence()["effective_edges"],
+            self.metagraph.space.num_edges,
+            self.metagraph.iteration,
+        )
+        for key, message in warnings.items():
+            if key not in self.warned:
+                self.warned.add(key)
+                log.warning(message)
+
     def _log_metrics(self, record: dict[str, Any]) -> None:
+        """The CSV's numbers, plus the per-DAG signals that a mean over DAGs hides."""
         keys = [k for k in CSV_COLUMNS if k not in ("iteration", "architecture_id", "status")]
         metrics = {f"search/{k}": float(record[k]) for k in keys if record[k] is not None}
+        for name in PER_DAG_METRICS:
+            for k, value in enumerate(record["convergence"][name]):
+                metrics[f"search/dag{k}/{name}"] = float(value)
         for logger in self.loggers:
             logger.log_metrics(metrics, step=record["iteration"])
 
