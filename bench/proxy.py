@@ -1,0 +1,405 @@
+"""Rank fidelity of search proxies: how well cheap evaluations order architectures as longer training does.
+
+Architectures are drawn from the paper space (3x32x32, 10 classes) with uniform
+meta-graphs (densities 0.01-0.03, fresh seed and node operations per draw),
+one per log-spaced MACs bin between ``--min-mmacs`` and ``--max-mmacs``
+(default 1-40 MMAC; bigger draws are rejected so the run stays affordable).
+
+Ground truth ("longer training"): a plain PyTorch loop (channels_last) on
+10,000 CIFAR-10 training images for ``--gt-epochs`` epochs, batch 128, SGD
+momentum 0.9 (not cycled), one-cycle lr (max 0.1), weight decay 5e-4, random
+flips and 4-pixel pad-crops done as batched tensor ops (zero padding in
+normalised space, i.e. the mean colour); accuracy on 2,000 other training
+images. The test split is never read.
+
+Proxies, on 500 further training images for validation and up to 2,000 for
+training, all disjoint from the ground-truth images:
+
+* ``ProxyTrainer`` settings (the search's own training path, channels_last):
+  the paper's (``+experiment=cifar10``: 500 images, 5 epochs, batch 64, lr 0.01,
+  two seeds, also averaged), ``conf/proxy`` default (500 images, 3 epochs,
+  lr 0.05), 1,000 images x 3 epochs and 2,000 images x 2 epochs at lr 0.05;
+* zero-cost scores at initialisation: NASWOT (Mellor et al. 2021: log|det K|
+  of the Hamming kernel of the binary codes sign(pre-activation) of every ELU,
+  BatchNorm on batch statistics, one batch of 128 proxy training images),
+  synflow (Tanaka et al. 2020: log of sum(theta * dR/dtheta) over conv and
+  linear weights, |parameters|, BatchNorm in eval mode, an all-ones input,
+  float64), and the baselines log MACs and log parameters.
+
+Fidelity = Spearman (and Kendall) rank correlation with the ground truth, with
+a 95% bootstrap interval over architectures; "rho per second" = Spearman
+divided by the proxy's seconds per architecture. Results are appended per
+architecture to ``<out>/results.csv`` (a stopped run resumes where it left
+off; the configuration must match ``<out>/config.json``), the architectures
+go to ``<out>/architectures.jsonl`` and the table to ``<out>/table.md``
+(rewritten after every architecture).
+
+Run: .venv/bin/python bench/proxy.py [--archs 24] [--gt-epochs 3] [--threads 1]
+     [--out outputs/proxy_fidelity]; ``--smoke`` shrinks every image count and
+     epoch count to check the pipeline in a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import nn
+
+from gramnas import Architecture, MetaGraph, build_model, count_macs, count_params, preset_space
+from gramnas.training.data import ImageFolderDataModule, ProxyData
+from gramnas.training.proxy import ProxyRecipe, ProxyTrainer
+from gramnas.training.tensor_fit import TensorRecipe, train_and_evaluate
+
+DENSITIES = (0.01, 0.015, 0.02, 0.03)
+GT_BATCH, GT_MAX_LR = 128, 0.1
+NASWOT_BATCH = 128
+PROXY_VAL = 500
+BOOTSTRAP = 1000
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ProxyTrainer configuration: training images, epochs, learning rate, seed."""
+
+    key: str
+    label: str
+    images: int
+    epochs: int
+    lr: float
+    seed: int = 0
+
+
+SETTINGS = (
+    Setting("paper_s0", "paper: 500 img x 5 ep, lr 0.01, seed 0", 500, 5, 0.01, 0),
+    Setting("paper_s1", "paper: 500 img x 5 ep, lr 0.01, seed 1", 500, 5, 0.01, 1),
+    Setting("p500x3", "500 img x 3 ep, lr 0.05 (conf/proxy default)", 500, 3, 0.05),
+    Setting("p1000x3", "1,000 img x 3 ep, lr 0.05", 1000, 3, 0.05),
+    Setting("p2000x2", "2,000 img x 2 ep, lr 0.05", 2000, 2, 0.05),
+)
+ZERO_COST = {
+    "naswot": "NASWOT (init, 1 batch)",
+    "synflow": "synflow (init, log)",
+    "log_macs": "log MACs",
+    "log_params": "log params",
+}
+
+
+# --- architectures ---------------------------------------------------------------------------
+
+
+def sample_architectures(
+    count: int, min_mmacs: float, max_mmacs: float, seed: int
+) -> list[Architecture]:
+    """One architecture per log-spaced MACs bin, bins visited in a shuffled order.
+
+    The shuffle makes any prefix of the list (a stopped run) span the MACs range.
+    """
+    space = preset_space("paper")
+    edges = np.geomspace(min_mmacs * 1e6, max_mmacs * 1e6, count + 1)
+    order = np.random.default_rng(seed).permutation(count)
+    archs, draw = [], 0
+    for b in order:
+        while True:
+            metagraph = MetaGraph.create(
+                space, seed=seed * 1_000_003 + draw, density=DENSITIES[draw % len(DENSITIES)]
+            )
+            arch = metagraph.sample(np.random.default_rng([seed, draw]))
+            draw += 1
+            if edges[b] <= count_macs(arch) <= edges[b + 1]:
+                archs.append(arch)
+                break
+    return archs
+
+
+# --- ground truth ----------------------------------------------------------------------------
+
+
+def ground_truth(arch: Architecture, data: ProxyData, epochs: int, seed: int) -> float:
+    """Longer training with the plain tensor loop; returns accuracy on ``data.val_x``."""
+    recipe = TensorRecipe(epochs=epochs, batch_size=GT_BATCH, max_lr=GT_MAX_LR)
+    return train_and_evaluate(
+        arch, (data.train_x, data.train_y), (data.val_x, data.val_y), recipe, seed
+    )
+
+
+# --- zero-cost scores ------------------------------------------------------------------------
+
+
+def naswot(arch: Architecture, x: torch.Tensor, seed: int) -> float:
+    """log|det K|, K[i, j] = number of ELUs on which images i and j have the same sign pattern."""
+    torch.manual_seed(seed)
+    model = build_model(arch).train()  # BatchNorm on batch statistics, as at the first step
+    kernel = torch.zeros(len(x), len(x), dtype=torch.float64)
+
+    def record(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        code = (inputs[0] > 0).flatten(1).float()  # before the in-place ELU overwrites it
+        kernel.add_((code @ code.T + (1 - code) @ (1 - code).T).double())
+
+    for module in model.modules():
+        if isinstance(module, nn.ELU):
+            module.register_forward_pre_hook(record)
+    with torch.no_grad():
+        model(x)
+    return float(torch.linalg.slogdet(kernel).logabsdet)
+
+
+def synflow(arch: Architecture, seed: int) -> float:
+    """log sum(theta * dR/dtheta), R = sum of outputs of the |parameter| network on an all-ones input."""
+    torch.manual_seed(seed)
+    model = build_model(arch).double().eval()
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            tensor.abs_()
+    model(torch.ones(1, *arch.input_shape, dtype=torch.float64)).sum().backward()
+    with torch.no_grad():
+        score = sum(
+            (m.weight * m.weight.grad).sum()
+            for m in model.modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear))
+        )
+    return math.log(float(score))
+
+
+def timed(fn: Callable[[], float]) -> tuple[float, float]:
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+# --- one architecture ------------------------------------------------------------------------
+
+
+def evaluate(
+    arch: Architecture,
+    gt_data: ProxyData,
+    trainers: dict[str, tuple[Setting, ProxyTrainer]],
+    naswot_batch: torch.Tensor,
+    gt_epochs: int,
+) -> dict[str, float]:
+    """Every measurement of one architecture: ``<key>`` is the score, ``<key>_s`` its seconds."""
+    row: dict[str, float] = {}
+    row["gt"], row["gt_s"] = timed(partial(ground_truth, arch, gt_data, gt_epochs, 0))
+    for key, (setting, trainer) in trainers.items():
+        row[key], row[f"{key}_s"] = timed(
+            lambda t=trainer, s=setting: t.train(arch, s.seed).accuracy
+        )
+    row["naswot"], row["naswot_s"] = timed(partial(naswot, arch, naswot_batch, 0))
+    row["synflow"], row["synflow_s"] = timed(partial(synflow, arch, 0))
+    row["log_macs"], row["log_macs_s"] = timed(lambda: math.log(count_macs(arch)))
+    row["log_params"], row["log_params_s"] = timed(lambda: math.log(count_params(arch)))
+    return row
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def bootstrap_spearman(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(BOOTSTRAP):
+        idx = rng.integers(len(a), size=len(a))
+        if np.ptp(a[idx]) > 0 and np.ptp(b[idx]) > 0:
+            samples.append(stats.spearmanr(a[idx], b[idx]).statistic)
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def report(rows: list[dict[str, str]], header: str) -> str:
+    """The markdown table of every proxy's fidelity against the ground truth."""
+    col = {k: np.array([float(r[k]) for r in rows]) for k in rows[0] if k not in ("arch_id",)}
+    gt, macs = col["gt"], col["macs"]
+    col["paper_mean"] = (col["paper_s0"] + col["paper_s1"]) / 2
+    col["paper_mean_s"] = col["paper_s0_s"] + col["paper_s1_s"]
+    labels = {s.key: s.label for s in SETTINGS}
+    labels["paper_mean"] = "paper: mean of seeds 0 and 1"
+    labels.update(ZERO_COST)
+    lines = [
+        header,
+        "",
+        "| proxy | Spearman | 95% CI | Kendall | Spearman vs MACs | score range | s/arch | rho per s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, label in labels.items():
+        score, seconds = col[key], float(np.mean(col[f"{key}_s"]))
+        rho, tau = stats.spearmanr(score, gt).statistic, stats.kendalltau(score, gt).statistic
+        low, high = bootstrap_spearman(score, gt)
+        lines.append(
+            f"| {label} | {rho:.2f} | {low:.2f} to {high:.2f} | {tau:.2f}"
+            f" | {stats.spearmanr(score, macs).statistic:.2f}"
+            f" | {score.min():.3g} to {score.max():.3g} | {seconds:.3g} | {rho / seconds:.3g} |"
+        )
+    s0, s1 = col["paper_s0"], col["paper_s1"]
+    lines += [
+        "",
+        f"Paper proxy, seed 0 vs seed 1: Spearman {stats.spearmanr(s0, s1).statistic:.2f},"
+        f" Kendall {stats.kendalltau(s0, s1).statistic:.2f}.",
+        f"Ground truth: accuracy {gt.min():.1%} to {gt.max():.1%},"
+        f" {np.mean(col['gt_s']):.0f} s per architecture;"
+        f" MACs {macs.min() / 1e6:.1f} to {macs.max() / 1e6:.1f} M.",
+        f"Measured time, summed over architectures: {col['wall_s'].sum() / 60:.1f} min.",
+        "rho per s = Spearman vs ground truth / seconds per architecture.",
+    ]
+    return "\n".join(lines)
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", type=int, default=24)
+    parser.add_argument("--min-mmacs", type=float, default=1.0)
+    parser.add_argument("--max-mmacs", type=float, default=40.0, help="MACs cap of the sample")
+    parser.add_argument("--gt-train", type=int, default=10_000)
+    parser.add_argument("--gt-val", type=int, default=2_000)
+    parser.add_argument(
+        "--gt-epochs", type=int, default=3, help="3 keeps 24 architectures near 1 h on 1 thread"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="architectures and image subsets")
+    parser.add_argument("--data", default="data/cifar10-jpg", help="CIFAR-10 in ImageFolder layout")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("outputs/proxy_fidelity"))
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny image and epoch counts, to test the pipeline"
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+
+    settings = SETTINGS
+    proxy_val = PROXY_VAL
+    if args.smoke:
+        settings = tuple(replace(s, images=s.images // 10, epochs=1) for s in SETTINGS)
+        proxy_val = 50
+        args.gt_train, args.gt_val, args.gt_epochs = 256, 64, 1
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    config = {k: str(v) for k, v in vars(args).items() if k not in ("threads", "out")} | {
+        "settings": [vars(s) for s in settings],
+        "proxy_val": proxy_val,
+    }
+    config_path = args.out / "config.json"
+    if config_path.exists() and json.loads(config_path.read_text()) != config:
+        raise SystemExit(f"error: {config_path} holds another configuration; use another --out")
+    config_path.write_text(json.dumps(config, indent=1) + "\n")
+
+    archs = sample_architectures(args.archs, args.min_mmacs, args.max_mmacs, args.seed)
+    with open(args.out / "architectures.jsonl", "w") as f:
+        for i, arch in enumerate(archs):
+            f.write(json.dumps({"index": i, "id": arch.id, "architecture": arch.to_dict()}) + "\n")
+
+    results = args.out / "results.csv"
+    fields = ["index", "arch_id", "macs", "params", "wall_s", "gt", "gt_s"]
+    fields += [f for key in [s.key for s in settings] + list(ZERO_COST) for f in (key, f"{key}_s")]
+    done: list[dict[str, str]] = []
+    if results.exists():
+        with open(results) as f:
+            done = [r for r in csv.DictReader(f) if all(r.get(k) for k in fields)]
+    for r in done:
+        if r["arch_id"] != archs[int(r["index"])].id:
+            raise SystemExit(f"error: {results} row {r['index']} is another architecture")
+    done_ids = {r["arch_id"] for r in done}
+    if not results.exists():
+        results.write_text(",".join(fields) + "\n")
+
+    macs = np.array([count_macs(a) for a in archs]) / 1e6
+    print(
+        f"proxy fidelity: {len(archs)} architectures, {macs.min():.1f}-{macs.max():.1f} MMAC"
+        f" (cap {args.max_mmacs:g}, total {macs.sum():.0f}); ground truth {args.gt_train} images"
+        f" x {args.gt_epochs} epochs; {len(done)} already done in {results}",
+        flush=True,
+    )
+    datamodule = ImageFolderDataModule(root=args.data, image_size=32, in_channels=3)
+    biggest = max(s.images for s in settings)
+    pool = datamodule.proxy_data(args.gt_train + args.gt_val, biggest + proxy_val, seed=args.seed)
+    gt_data = ProxyData(
+        pool.train_x[: args.gt_train],
+        pool.train_y[: args.gt_train],
+        pool.train_x[args.gt_train :],
+        pool.train_y[args.gt_train :],
+        pool.num_classes,
+    )
+    px, py = pool.val_x[:biggest], pool.val_y[:biggest]
+    vx, vy = pool.val_x[biggest:], pool.val_y[biggest:]
+    trainers = {
+        s.key: (
+            s,
+            ProxyTrainer(
+                ProxyData(px[: s.images], py[: s.images], vx, vy, pool.num_classes),
+                ProxyRecipe(
+                    s.epochs,
+                    64,
+                    partial(torch.optim.SGD, lr=s.lr, momentum=0.9, weight_decay=5e-4),
+                    channels_last=True,
+                ),
+            ),
+        )
+        for s in settings
+    }
+    print(f"images loaded in {time.perf_counter() - start:.0f} s", flush=True)
+
+    header = (
+        f"Proxy rank fidelity on CIFAR-10 ({platform.platform()}, {platform.processor() or 'cpu'},"
+        f" torch {torch.__version__}, {torch.get_num_threads()} thread(s));"
+        f" ground truth: {args.gt_train} images x {args.gt_epochs} epochs, one-cycle lr 0.1,"
+        f" flip + pad-crop, accuracy on {args.gt_val} other training images"
+    )
+    measured = [float(r["wall_s"]) for r in done]
+    measured_macs = [float(r["macs"]) / 1e6 for r in done]
+    for i, arch in enumerate(archs):
+        if arch.id in done_ids:
+            continue
+        begin = time.perf_counter()
+        row = evaluate(arch, gt_data, trainers, px[:NASWOT_BATCH], args.gt_epochs)
+        wall = time.perf_counter() - begin
+        record = {
+            "index": i,
+            "arch_id": arch.id,
+            "macs": count_macs(arch),
+            "params": count_params(arch),
+            "wall_s": round(wall, 3),
+        } | {k: round(v, 6) for k, v in row.items()}
+        with open(results, "a") as f:
+            f.write(",".join(str(record[k]) for k in fields) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        done.append({k: str(v) for k, v in record.items()})
+        measured.append(wall)
+        measured_macs.append(count_macs(arch) / 1e6)
+        # Remaining time: seconds per architecture fitted linearly in MACs once there are 3 points.
+        todo = [macs[j] for j in range(i + 1, len(archs)) if archs[j].id not in done_ids]
+        if len(measured) >= 3:
+            slope, intercept = np.polyfit(measured_macs, measured, 1)
+            remaining = max(0.0, float(np.sum(intercept + slope * np.array(todo))))
+        else:
+            remaining = float(np.mean(measured)) * len(todo)
+        print(
+            f"[{len(done)}/{len(archs)}] arch {i} {count_macs(arch) / 1e6:5.1f} MMAC:"
+            f" gt {row['gt']:.3f} ({row['gt_s']:.0f} s), paper {row['paper_s0']:.3f}/{row['paper_s1']:.3f},"
+            f" {wall:.0f} s; measured so far {sum(measured) / 60:.1f} min,"
+            f" estimated remaining {remaining / 60:.1f} min",
+            flush=True,
+        )
+        if len(done) >= 3:
+            (args.out / "table.md").write_text(report(done, header) + "\n")
+
+    table = report(done, header)
+    (args.out / "table.md").write_text(table + "\n")
+    print(f"\n{table}\n\nthis process: {(time.perf_counter() - start) / 60:.1f} min wall time")
+
+
+if __name__ == "__main__":
+    main()
