@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from hydra.utils import instantiate
 
 from conftest import compose_config, run_entry_point
 from gramnas import MetaGraph
+from gramnas.search import logs
 from gramnas.search.update import MetaGraphUpdate
 from gramnas.training.data import SyntheticDataModule
 from gramnas.training.proxy import ProxyTrainer
@@ -267,3 +271,53 @@ def test_mistyped_key_and_corrupt_resume(tmp_path):
         and "not valid JSON" in result.stderr
         and "Traceback" not in result.stderr
     )
+
+
+class Killed(BaseException):
+    """A kill, as far as the code under test can tell: nothing catches it."""
+
+
+def die_at(monkeypatch, n: int, *names: str) -> None:
+    """The n-th call of the ``os`` functions ``names``, counted together, raises :class:`Killed`."""
+    calls = itertools.count(1)
+
+    def dying(real):
+        def call(*args):
+            if next(calls) == n:
+                raise Killed
+            return real(*args)
+
+        return call
+
+    for name in names:
+        monkeypatch.setattr(os, name, dying(getattr(os, name)))
+
+
+def test_a_kill_while_a_resume_rewrites_the_logs_leaves_a_resumable_run(tmp_path, monkeypatch):
+    run_search(tmp_path, "run", "search.iterations=2", *DETERMINISTIC)
+    damaged = tmp_path / "run"
+    # A kill between iteration 2's log lines and its checkpoint leaves lines to drop on resume.
+    logs.append_record(damaged, {"iteration": 2, "status": "ok", "reward": 9.9})
+    logs.append_probe(damaged, {"iteration": 4, "accuracy": 0.5})
+    kept = logs.read_records(damaged)[:2]
+    for kill_at in range(1, 20):  # the kill_at-th fsync or rename of the rewrite dies
+        run_dir = tmp_path / f"killed-{kill_at}"
+        shutil.copytree(damaged, run_dir)
+        with monkeypatch.context() as patch:
+            die_at(patch, kill_at, "fsync", "replace")
+            try:
+                logs.truncate_logs(run_dir, 2)
+                logs.truncate_probes(run_dir, 2)
+                finished = True
+            except Killed:
+                finished = False
+        assert logs.read_records(run_dir)[:2] == kept, kill_at
+        assert logs.truncate_logs(run_dir, 2) == kept, kill_at  # the next resume can start
+        rows = list(csv.DictReader((run_dir / "search_log.csv").open()))
+        assert [int(r["iteration"]) for r in rows] == [0, 1]
+        if finished:
+            break
+    assert finished and kill_at > 2
+    run_search(tmp_path, "x", "search.iterations=3", f"search.resume={run_dir}", *DETERMINISTIC)
+    assert [r["iteration"] for r in logs.read_records(run_dir)] == [0, 1, 2]
+    assert not (run_dir / "probes.jsonl").exists()

@@ -1,7 +1,8 @@
-"""Versioned JSON files written atomically.
+"""Versioned JSON files, and files written atomically.
 
-Searches rewrite ``metagraph.json`` after every iteration; a kill in the middle
-of a write must leave the previous file intact, hence temporary file + rename.
+Searches rewrite ``metagraph.json`` after every iteration, and their logs on
+resume; a kill in the middle of a write must leave the previous file intact,
+hence temporary file + rename.
 """
 
 from __future__ import annotations
@@ -15,21 +16,25 @@ from typing import Any
 from gramnas.errors import GramError
 
 
-def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` so readers see the old or the new file, never half."""
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old or the new file, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-            f.write("\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (see :func:`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(obj, indent=1) + "\n")
 
 
 def read_versioned_json(

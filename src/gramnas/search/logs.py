@@ -6,7 +6,8 @@ appends (and fsyncs) its log lines *before* the meta-graph checkpoint is
 replaced, each probe after the checkpoint of its iteration. A kill between the
 two leaves log lines for an iteration the checkpoint does not hold;
 :func:`truncate_logs` and :func:`truncate_probes` drop them on resume, so logs
-and checkpoint always agree. At the end: the level profile (CSV and Markdown)
+and checkpoint always agree; they replace each log atomically, so a kill during
+a resume leaves a run that can still be resumed. At the end: the level profile (CSV and Markdown)
 and ``summary.md``.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gramnas.errors import GramError
+from gramnas.jsonio import write_text_atomic
 from gramnas.metagraph import MetaGraph
 from gramnas.search.diagnostics import (
     CORRELATION_MIN_RECORDS,
@@ -74,18 +76,34 @@ def _append(path: Path, text: str) -> None:
         os.fsync(f.fileno())
 
 
-def append_record(run_dir: Path, record: dict[str, Any]) -> None:
-    _append(run_dir / CANDIDATES, json.dumps(record) + "\n")
-    row = io.StringIO()
-    writer = csv.DictWriter(row, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    if not (run_dir / SEARCH_LOG).exists():
+def _rewrite(path: Path, text: str) -> None:
+    """Replace a log in one step: a kill during a resume must leave the old or the new log, never a part."""
+    if text:
+        write_text_atomic(path, text)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _csv_rows(records: Iterable[dict[str, Any]], header: bool) -> str:
+    rows = io.StringIO()
+    writer = csv.DictWriter(rows, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    if header:
         writer.writeheader()
-    writer.writerow({k: "" if record.get(k) is None else record[k] for k in CSV_COLUMNS})
-    _append(run_dir / SEARCH_LOG, row.getvalue())
+    writer.writerows({k: "" if r.get(k) is None else r[k] for k in CSV_COLUMNS} for r in records)
+    return rows.getvalue()
+
+
+def _jsonl(entries: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(entry) + "\n" for entry in entries)
+
+
+def append_record(run_dir: Path, record: dict[str, Any]) -> None:
+    _append(run_dir / CANDIDATES, _jsonl([record]))
+    _append(run_dir / SEARCH_LOG, _csv_rows([record], header=not (run_dir / SEARCH_LOG).exists()))
 
 
 def append_probe(run_dir: Path, probe: dict[str, Any]) -> None:
-    _append(run_dir / PROBES, json.dumps(probe) + "\n")
+    _append(run_dir / PROBES, _jsonl([probe]))
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -120,19 +138,15 @@ def truncate_logs(run_dir: Path, iterations: int) -> list[dict[str, Any]]:
             f"{run_dir / CANDIDATES}: holds {len(records)} of the {iterations} iterations in metagraph.json; "
             "the run directory is damaged"
         )
-    for name in (CANDIDATES, SEARCH_LOG):
-        (run_dir / name).unlink(missing_ok=True)
-    for record in records:
-        append_record(run_dir, record)
+    _rewrite(run_dir / CANDIDATES, _jsonl(records))
+    _rewrite(run_dir / SEARCH_LOG, _csv_rows(records, header=bool(records)))
     return records
 
 
 def truncate_probes(run_dir: Path, iterations: int) -> list[dict[str, Any]]:
     """Keep only the probes taken after at most ``iterations`` iterations; return them."""
     probes = [p for p in read_jsonl(run_dir / PROBES) if p["iteration"] <= iterations]
-    (run_dir / PROBES).unlink(missing_ok=True)
-    for probe in probes:
-        append_probe(run_dir, probe)
+    _rewrite(run_dir / PROBES, _jsonl(probes))
     return probes
 
 
