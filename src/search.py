@@ -16,7 +16,13 @@ from omegaconf import DictConfig, OmegaConf
 from gramnas.cli import one_line_errors
 from gramnas.errors import GramError
 from gramnas.metagraph import MetaGraph
-from gramnas.search.runner import METAGRAPH_FILE, GramSearch, SearchSettings
+from gramnas.search.runner import (
+    METAGRAPH_FILE,
+    GramSearch,
+    SearchSettings,
+    lock_run_dir,
+    refuse_existing_run,
+)
 from gramnas.training.data import ImageDataModule
 from gramnas.training.proxy import ProxyTrainer
 
@@ -28,8 +34,15 @@ def main(cfg: DictConfig) -> None:
 
 
 def search(cfg: DictConfig) -> MetaGraph:
+    """The whole search, holding its run directory from the first write to the last."""
     run_dir, resume = run_directory(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with lock_run_dir(run_dir):
+        if not resume:
+            refuse_existing_run(run_dir)
+        return search_in(cfg, run_dir, resume)
+
+
+def search_in(cfg: DictConfig, run_dir: Path, resume: bool) -> MetaGraph:
     datamodule = instantiate(cfg.data)
     metagraph = resume_or_create(cfg, datamodule, run_dir, resume)
     proxy_data = datamodule.proxy_data(cfg.search.proxy_train, cfg.search.proxy_val, metagraph.seed)

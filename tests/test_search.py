@@ -7,6 +7,8 @@ import itertools
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from hydra.utils import instantiate
 
 from conftest import compose_config, run_entry_point
 from gramnas import MetaGraph
+from gramnas.errors import GramError
 from gramnas.search import logs
 from gramnas.search.update import MetaGraphUpdate
 from gramnas.training.data import SyntheticDataModule
@@ -321,3 +324,45 @@ def test_a_kill_while_a_resume_rewrites_the_logs_leaves_a_resumable_run(tmp_path
     run_search(tmp_path, "x", "search.iterations=3", f"search.resume={run_dir}", *DETERMINISTIC)
     assert [r["iteration"] for r in logs.read_records(run_dir)] == [0, 1, 2]
     assert not (run_dir / "probes.jsonl").exists()
+
+
+def snapshot(run_dir):
+    return {
+        p.relative_to(run_dir): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()
+    }
+
+
+def test_a_fresh_search_into_a_run_directory_is_refused_and_changes_nothing(tmp_path):
+    run_search(tmp_path, "run", "search.iterations=1", *DETERMINISTIC)
+    before = snapshot(tmp_path / "run")
+    with pytest.raises(GramError, match=r"holds a search run .*search\.resume=") as error:
+        run_search(tmp_path, "run", "search.iterations=2", "search.seed=1", *DETERMINISTIC)
+    assert str(tmp_path / "run") in str(error.value) and "\n" not in str(error.value)
+    assert snapshot(tmp_path / "run") == before
+
+
+def test_a_second_search_into_a_locked_run_directory_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from gramnas.search.runner import lock_run_dir\n"
+            f"with lock_run_dir({str(run_dir)!r}):\n"
+            "    print('locked', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        for overrides in ([], [f"search.resume={run_dir}"], ["search.resume=auto"]):
+            with pytest.raises(GramError, match="another search is running") as error:
+                run_search(tmp_path, "run", "search.iterations=1", *overrides)
+            assert str(run_dir) in str(error.value)
+        assert not (run_dir / "metagraph.json").exists()
+    finally:
+        holder.communicate("")  # the holder ends; its lock goes with it
+    run_search(tmp_path, "run", "search.iterations=1", *DETERMINISTIC)
+    assert MetaGraph.load(run_dir / "metagraph.json").iteration == 1

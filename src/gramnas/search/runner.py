@@ -8,6 +8,8 @@ rewritten atomically after each batch. A search resumed from it with the same
 ``workers`` therefore replays exactly what an uninterrupted one would have
 done, provided candidate evaluation is deterministic (latency from ``macs`` or
 a lookup table; measured latencies differ between any two runs anyway).
+A search holds its run directory (a lock file) so that no second one writes
+into it at the same time.
 
 Along the way it records diagnostics (:mod:`gramnas.search.diagnostics`),
 warns once when a DAG collapses or nothing moves, and every ``probe_every``
@@ -18,10 +20,13 @@ change nothing about the search or its resume.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import math
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,12 +43,13 @@ from rich.progress import (
 )
 
 from gramnas.architecture import Architecture
-from gramnas.errors import field_error, require_int
+from gramnas.errors import GramError, field_error, require_int
 from gramnas.metagraph import MetaGraph
 from gramnas.pruning import DEFAULT_MODE, derive, profile_levels
 from gramnas.search.diagnostics import per_dag_signals, reward_correlations, search_warnings
 from gramnas.search.executors import Candidate, Evaluation, Executor
 from gramnas.search.logs import (
+    CANDIDATES,
     CSV_COLUMNS,
     LEVEL_PROFILE,
     append_probe,
@@ -57,6 +63,7 @@ from gramnas.search.plots import plot_edge_strengths, plot_level_profile, plot_s
 from gramnas.search.update import CandidateOutcome, MetaGraphUpdate
 
 METAGRAPH_FILE = "metagraph.json"
+LOCK_FILE = ".lock"
 FAILURE_OUTCOMES = ("lowest", "skip")
 PAPER_LEVELS = (0.3, 0.4, 0.5, 0.65)  # the prune levels of the paper's models
 PROFILE_LEVELS = tuple(round(0.05 * i, 2) for i in range(21))
@@ -67,6 +74,7 @@ FORMULA_LATENCY = ("macs",)
 PER_DAG_METRICS = ("effective_edges", "max_pi", "share_tried", "tried_below_untried")
 
 log = logging.getLogger(__name__)
+_LOCKED_RUN_DIRS: set[Path] = set()  # held by this process
 
 
 @dataclass
@@ -129,6 +137,48 @@ def probe_architecture(
     return uniform.sample(rng, max_macs, max_redraws)
 
 
+@contextlib.contextmanager
+def lock_run_dir(run_dir: str | Path) -> Iterator[None]:
+    """Hold ``run_dir`` for one search: a second one into it would interleave its writes with ours.
+
+    An flock on ``run_dir/.lock``, which the kernel drops when the process ends,
+    so a killed search leaves no stale lock. A process that holds the lock
+    already (the entry point around :meth:`GramSearch.run`) holds it once.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    key = run_dir.resolve()
+    if key in _LOCKED_RUN_DIRS:
+        yield
+        return
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GramError(
+                f"{run_dir}: another search is running in this directory; "
+                "wait for it to end or write into another directory"
+            ) from None
+        _LOCKED_RUN_DIRS.add(key)
+        try:
+            yield
+        finally:
+            _LOCKED_RUN_DIRS.discard(key)
+    finally:
+        os.close(fd)
+
+
+def refuse_existing_run(run_dir: str | Path) -> None:
+    """A fresh search must not overwrite a run: continuing one is ``search.resume``'s job."""
+    for name in (METAGRAPH_FILE, CANDIDATES):
+        if (Path(run_dir) / name).exists():
+            raise GramError(
+                f"{run_dir}: holds a search run ({name}); continue it with "
+                f"search.resume={run_dir}, or write into another directory"
+            )
+
+
 class GramSearch:
     """Runs iterations from ``metagraph.iteration`` to ``settings.iterations``, writing into ``run_dir``."""
 
@@ -156,34 +206,33 @@ class GramSearch:
         self.warned: set[tuple[str, int | None]] = set()
 
     def run(self) -> MetaGraph:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.records = truncate_logs(self.run_dir, self.metagraph.iteration)
-        self.probes = truncate_probes(self.run_dir, self.metagraph.iteration)
-        best = max(
-            (r["reward"] for r in self.records if r["reward"] is not None), default=-math.inf
-        )
-        if not self.records:
-            self.metagraph.save(
-                self.run_dir / METAGRAPH_FILE
-            )  # iteration 0: resumable from the start
-        with self._progress_bar() as bar:
-            task = bar.add_task(
-                "GRAM search",
-                total=self.settings.iterations,
-                completed=self.metagraph.iteration,
-                best=best,
-                beta=self.metagraph.beta,
+        """The search to its last iteration, holding the run directory (:func:`lock_run_dir`)."""
+        with lock_run_dir(self.run_dir):
+            self.records = truncate_logs(self.run_dir, self.metagraph.iteration)
+            self.probes = truncate_probes(self.run_dir, self.metagraph.iteration)
+            best = max(
+                (r["reward"] for r in self.records if r["reward"] is not None), default=-math.inf
             )
-            self.probe_if_due()  # a resumed run may have stopped between a checkpoint and its probe
-            while self.metagraph.iteration < self.settings.iterations:
-                for record in self.step():
-                    self._log_metrics(record)
-                    if record["reward"] is not None:
-                        best = max(best, record["reward"])
-                    bar.update(task, advance=1, best=best, beta=self.metagraph.beta)
-                self._warn()
-                self.probe_if_due()
-        self.finish()
+            if not self.records:  # iteration 0: resumable from the start
+                self.metagraph.save(self.run_dir / METAGRAPH_FILE)
+            with self._progress_bar() as bar:
+                task = bar.add_task(
+                    "GRAM search",
+                    total=self.settings.iterations,
+                    completed=self.metagraph.iteration,
+                    best=best,
+                    beta=self.metagraph.beta,
+                )
+                self.probe_if_due()  # a resumed run may have stopped between a checkpoint and its probe
+                while self.metagraph.iteration < self.settings.iterations:
+                    for record in self.step():
+                        self._log_metrics(record)
+                        if record["reward"] is not None:
+                            best = max(best, record["reward"])
+                        bar.update(task, advance=1, best=best, beta=self.metagraph.beta)
+                    self._warn()
+                    self.probe_if_due()
+            self.finish()
         return self.metagraph
 
     def step(self) -> list[dict[str, Any]]:
