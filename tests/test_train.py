@@ -166,3 +166,23 @@ def test_corrupt_metagraph_file(tmp_path):
         and "not valid JSON" in result.stderr
         and "Traceback" not in result.stderr
     )
+
+
+class Planted:
+    """Unpickled, it creates ``path``: any code could run in its place."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return Path.touch, (self.path,)
+
+
+def test_loading_a_checkpoint_runs_no_code_from_it(tmp_path):
+    planted = tmp_path / "planted"
+    checkpoint = tmp_path / "evil.ckpt"
+    torch.save({"architecture": {}, "state_dict": {}, "extra": Planted(planted)}, checkpoint)
+    with pytest.raises(GramError, match="cannot read the checkpoint") as error:
+        load_swiftnet(checkpoint)
+    assert not planted.exists()
+    assert str(checkpoint) in str(error.value) and "\n" not in str(error.value)
