@@ -186,3 +186,31 @@ def test_loading_a_checkpoint_runs_no_code_from_it(tmp_path):
         load_swiftnet(checkpoint)
     assert not planted.exists()
     assert str(checkpoint) in str(error.value) and "\n" not in str(error.value)
+
+
+def image_folders(root: Path, splits: dict[str, list[str]]) -> None:
+    """Two 8x8 PNGs per class and split, each class its own grey level."""
+    from PIL import Image
+
+    for split, classes in splits.items():
+        for name in classes:
+            (root / split / name).mkdir(parents=True)
+            for i in range(2):
+                grey = 40 * (ord(name) - ord("a"))
+                Image.new("RGB", (8, 8), (grey, grey, grey)).save(root / split / name / f"{i}.png")
+
+
+def test_image_folder_labels_every_split_by_the_training_classes(tmp_path):
+    from gramnas.training.data import ImageFolderDataModule
+
+    image_folders(tmp_path / "ok", {"train": ["a", "b", "c"], "test": ["a", "c"]})
+    data = ImageFolderDataModule(root=str(tmp_path / "ok"), image_size=8)
+    test = data.dataset(train=False, augment=False)
+    assert data.num_classes == 3 and test.classes == ["a", "b", "c"]
+    assert sorted(label for _, label in test) == [0, 0, 2, 2]  # c is 2 in training too
+
+    image_folders(tmp_path / "bad", {"train": ["a", "b"], "test": ["a", "d"]})
+    data = ImageFolderDataModule(root=str(tmp_path / "bad"), image_size=8)
+    with pytest.raises(GramError, match=r"^data\.root: .*class d") as error:
+        data.dataset(train=False, augment=False)
+    assert "\n" not in str(error.value)

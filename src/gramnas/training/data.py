@@ -9,6 +9,7 @@ by the search.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from torch.utils.data import (
     SequentialSampler,
     TensorDataset,
 )
+from torchvision.datasets import ImageFolder  # loaded by Lightning anyway
 
 from gramnas.errors import GramError, field_error
 
@@ -378,16 +380,39 @@ class ImageFolderDataModule(TorchvisionDataModule):
         return transforms.Compose([*steps, transforms.ToTensor(), self.normalize()])
 
     def dataset(self, train: bool, augment: bool) -> Dataset:
-        from torchvision.datasets import ImageFolder
-
+        classes = self._classes()  # the training split's, for every split
         split_dir = self.root / ("train" if train else "test")
         if (self.root / "train").is_dir():
             if not split_dir.is_dir():
                 raise field_error(
                     "data.root", f"{split_dir} is missing", f"expected {self.expected_files}"
                 )
-            return ImageFolder(str(split_dir), transform=self.transform(augment))
-        full = ImageFolder(str(self.root), transform=self.transform(augment))
+            unknown = sorted({p.name for p in split_dir.iterdir() if p.is_dir()} - set(classes))
+            if unknown:
+                raise field_error(
+                    "data.root",
+                    f"{split_dir} holds class {', '.join(unknown)}, which {self.root / 'train'} lacks",
+                    "give every class training images or remove it from the split",
+                )
+            return ClassFolder(split_dir, classes, self.transform(augment), allow_empty=not train)
+        full = ClassFolder(self.root, classes, self.transform(augment), allow_empty=False)
         order = torch.randperm(len(full), generator=torch.Generator().manual_seed(0)).tolist()
         n_test = round(len(full) * self.test_fraction)
         return torch.utils.data.Subset(full, order[n_test:] if train else order[:n_test])
+
+
+class ClassFolder(ImageFolder):
+    """An ImageFolder labelled by the training split's classes, not by the folders it finds.
+
+    ImageFolder numbers the folders it finds: a test split that lacks class b of
+    a, b, c would label its c images 1, which the model learnt as b.
+    """
+
+    def __init__(
+        self, root: Path, classes: Sequence[str], transform: Any, allow_empty: bool
+    ) -> None:
+        self.known_classes = list(classes)
+        super().__init__(str(root), transform=transform, allow_empty=allow_empty)
+
+    def find_classes(self, directory: str | Path) -> tuple[list[str], dict[str, int]]:
+        return self.known_classes, {name: i for i, name in enumerate(self.known_classes)}
