@@ -86,6 +86,10 @@ def run_directory(cfg: DictConfig) -> tuple[Path, bool]:
     if resume == "auto":
         run_dir = Path(cfg.paths.output_dir)
         return run_dir, (run_dir / METAGRAPH_FILE).is_file()
+    if resume and not (Path(resume) / METAGRAPH_FILE).is_file():
+        raise GramError(
+            f"search.resume: {resume} holds no {METAGRAPH_FILE}; pass a search run directory"
+        )
     return Path(resume or cfg.paths.output_dir), bool(resume)
 
 
@@ -94,10 +98,6 @@ def resume_or_create(
 ) -> MetaGraph:
     """The meta-graph of the run being resumed, or a fresh one for this data and space."""
     if resume:
-        if not (run_dir / METAGRAPH_FILE).is_file():
-            raise GramError(
-                f"search.resume: {run_dir} holds no {METAGRAPH_FILE}; pass a search run directory"
-            )
         metagraph = MetaGraph.load(run_dir / METAGRAPH_FILE)
         space = metagraph.space
         if (space.in_channels, space.input_size, space.input_size) != datamodule.input_shape:
