@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
 
 from gramnas import Architecture, GramError, MetaGraph, derive
+from gramnas.jsonio import write_text_atomic
 
 
 def test_architecture_round_trip_and_stable_id(trained_metagraph, tmp_path):
@@ -89,3 +92,23 @@ def test_invalid_architectures_are_refused(trained_metagraph):
     data["version"] = 2
     with pytest.raises(GramError, match="version"):
         Architecture.from_dict(data)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_atomically_written_files_get_the_mode_of_any_other_file(
+    trained_metagraph, tmp_path, umask
+):
+    previous = os.umask(umask)
+    try:
+        written = [
+            trained_metagraph.save(tmp_path / "metagraph.json"),
+            derive(trained_metagraph, 0.3).save(tmp_path / "architecture_0.3.json"),
+            tmp_path / "candidates.jsonl",  # a log that a resume rewrote
+        ]
+        write_text_atomic(written[-1], "{}\n")
+        (tmp_path / "summary.md").write_text("")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "summary.md").stat().st_mode) == 0o666 & ~umask
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
