@@ -1,7 +1,8 @@
 """Search against random networks at equal MACs: does the meta-graph's SwiftNet beat chance?
 
-For each prune level (default 0.4, 0.5, 0.65) the SwiftNet derived from the
-meta-graph (default prune score) is trained next to ``--random`` networks drawn
+For each prune level (default 0.4, 0.5, 0.65), or for each MACs budget
+(``--budgets``: the lowest level, in steps of 0.01, whose model fits), the
+SwiftNet derived from the meta-graph (default prune score) is trained next to ``--random`` networks drawn
 at random from the same DAGs (same node operations, uniform Bernoulli draws at
 log-uniform densities, :func:`gramnas.baselines.random_architectures`) whose
 MACs lie within ``--tolerance`` of the SwiftNet's. Every network gets the same
@@ -17,7 +18,8 @@ the random networks' mean +- sd, the difference and its z-score against the
 random spread.
 
 Run: .venv/bin/python bench/versus_random.py --metagraph <name or path>
-     --data data/cifar10-jpg [--levels 0.4 0.5 0.65] [--threads 1] [--out DIR]
+     --data data/cifar10-jpg [--levels 0.4 0.5 0.65 | --budgets 5 12 36] [--threads 1]
+     [--out DIR]
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from gramnas import Architecture, count_macs, count_params, derive
+from gramnas import Architecture, count_macs, count_params, derive, level_for_budget
 from gramnas.baselines import random_architectures
 from gramnas.registry import load_metagraph
 from gramnas.training.data import ImageFolderDataModule
@@ -54,8 +56,11 @@ FIELDS = (
 def networks(args: argparse.Namespace) -> list[tuple[float, str, int, int, Architecture]]:
     """(level, kind, index, seed, architecture) of every training the comparison needs."""
     metagraph = load_metagraph(args.metagraph)
+    levels = args.levels
+    if args.budgets:
+        levels = [level_for_budget(metagraph, macs=int(b * 1e6)) for b in args.budgets]
     jobs = []
-    for level in args.levels:
+    for level in levels:
         swiftnet = derive(metagraph, level)
         jobs += [(level, "swiftnet", 0, seed, swiftnet) for seed in range(args.seeds)]
         randoms = random_architectures(
@@ -108,7 +113,9 @@ def main() -> None:
     parser.add_argument(
         "--data", default="data/cifar10-jpg", help="ImageFolder root (train/, test/)"
     )
-    parser.add_argument("--levels", type=float, nargs="+", default=[0.4, 0.5, 0.65])
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--levels", type=float, nargs="+", default=[0.4, 0.5, 0.65])
+    sizes.add_argument("--budgets", type=float, nargs="+", help="MMACs; overrides --levels")
     parser.add_argument("--random", type=int, default=5, help="random networks per level")
     parser.add_argument("--tolerance", type=float, default=0.2, help="relative MACs tolerance")
     parser.add_argument("--seeds", type=int, default=2, help="training seeds of each SwiftNet")

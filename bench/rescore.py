@@ -1,0 +1,93 @@
+"""Re-score a finished search's log under other rewards: which family would each have derived?
+
+A search at a small alpha barely moves the sampling distribution (the
+diagnostics' effective edges stay near E), so its log is close to a uniform
+sample of the space with every candidate's proxy accuracy and cost. Replaying
+that log through another reward and the normalised advantage gives the edge
+evidence (``tried``, ``advantage_sum``) that reward would have collected from
+the same networks, and with it the family the ``effect`` score derives. It
+answers "would a stronger cost term have given smaller models?" without a new
+search; it is off-policy, so it is exact only where the weights stayed
+uniform, which the printed effective-edge count of the original run shows.
+
+Run: .venv/bin/python bench/rescore.py <run dir> [--exponents -0.07 -0.15 -0.3 -0.6 -1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from gramnas import Architecture, MetaGraph, derive, profile_levels
+from gramnas.search.advantage import NormalizedAdvantage
+from gramnas.search.reward import CandidateMetrics, SoftConstraint
+
+LEVELS = (0.3, 0.4, 0.5, 0.65, 0.8, 1.0)
+
+
+def replay(run: MetaGraph, records: list[dict], exponent: float, metric: str) -> MetaGraph:
+    """A fresh meta-graph of the run's space and operations, updated from the logged candidates."""
+    hyperparameters = ("alpha", "density", "pi_min", "pi_max")
+    metagraph = MetaGraph.create(
+        run.space, seed=run.seed, **{name: getattr(run, name) for name in hyperparameters}
+    )
+    metagraph.ops = run.ops
+    reward, advantage = SoftConstraint(exponent=exponent, metric=metric), NormalizedAdvantage()
+    for record in records:
+        if record["status"] != "ok" or record["reward"] is None:
+            metagraph.skip()
+            continue
+        metrics = CandidateMetrics(
+            record["accuracy"], record["latency_ms"], record["macs"], record["params"]
+        )
+        arch = Architecture.from_dict(record["architecture"])
+        advantage.apply(metagraph, arch, reward(metrics))
+    return metagraph
+
+
+def identity_hierarchies(metagraph: MetaGraph, levels: tuple[float, ...]) -> list[str]:
+    """'level:hierarchy' for every hierarchy whose DAGs are all identities at a level."""
+    found = []
+    for level in levels:
+        arch = derive(metagraph, level)
+        for h in range(metagraph.space.hierarchies):
+            if all(d.is_identity for d in arch.dags if d.hierarchy == h):
+                found.append(f"{level:g}:h{h}")
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "run", type=Path, help="a search run directory (metagraph.json, candidates.jsonl)"
+    )
+    parser.add_argument(
+        "--exponents", type=float, nargs="+", default=[-0.07, -0.15, -0.3, -0.6, -1.0]
+    )
+    parser.add_argument("--metric", default="macs", choices=["macs", "params", "latency_ms"])
+    args = parser.parse_args()
+    run = MetaGraph.load(args.run / "metagraph.json")
+    with open(args.run / "candidates.jsonl") as f:
+        records = [json.loads(line) for line in f][: run.iteration]
+    effective = np.exp(-(run.weights * np.log(run.weights)).sum(axis=1))
+    print(
+        f"{args.run}: {len(records)} candidates; effective edges per DAG at the end "
+        f"{effective.min():.1f}-{effective.max():.1f} of {run.space.num_edges}\n"
+    )
+    header = " / ".join(f"{level:g}" for level in LEVELS)
+    print(
+        f"| MnasNet exponent on {args.metric} | MMACs at levels {header} | identity hierarchies at <= 0.5 |"
+    )
+    print("|---|---|---|")
+    for exponent in args.exponents:
+        metagraph = replay(run, records, exponent, args.metric)
+        macs = " / ".join(f"{p.macs / 1e6:.1f}" for p in profile_levels(metagraph, LEVELS))
+        identities = ", ".join(identity_hierarchies(metagraph, (0.3, 0.4, 0.5))) or "none"
+        print(f"| {exponent:g} | {macs} | {identities} |")
+
+
+if __name__ == "__main__":
+    main()
