@@ -6,7 +6,9 @@ import importlib.util
 import json
 import os
 import stat
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ from torch import nn
 
 from gramnas import GramError, MetaGraph, count_macs, preset_space
 from gramnas.latency import get_backend
-from gramnas.latency.adb import AdbBackend, parse_benchmark_output
+from gramnas.latency.adb import AdbBackend, device_lock, parse_benchmark_output
 from gramnas.model import ConvBNELU
 
 DATA = Path(__file__).parent / "data"
@@ -163,12 +165,14 @@ def test_tflite_converts_and_runs(small_archs):
 # --- ADB: a fake adb client on PATH records its arguments and answers like the real one ---
 
 FAKE_ADB = """#!{python}
-import os, sys
+import os, shlex, sys
 with open(os.environ["FAKE_ADB_LOG"], "a") as log:
     log.write(" ".join(sys.argv[1:]) + "\\n")
 args = sys.argv[1:]
 if args and args[0] == "-s":
     args = args[2:]
+if args and args[0] == "shell":  # like adb: one line for the phone's shell
+    args = ["shell", *shlex.split(" ".join(args[1:]))]
 if args == ["devices"]:
     print("List of devices attached")
     for serial in os.environ.get("FAKE_ADB_DEVICES", "").split():
@@ -263,6 +267,61 @@ def test_adb_two_devices_with_serial_picks_it(fake_adb, monkeypatch):
         .measure_file(fake_adb / "model.tflite")
         .device.endswith("(BBB, CPU)")
     )
+
+
+def phone_shell_words(command: list[str]) -> list[str]:
+    """The words a phone's shell runs: adb joins those after ``shell`` into one line for it."""
+    line = " ".join(command[command.index("shell") + 1 :])
+    printed = subprocess.run(
+        ["sh", "-c", f"printf '%s\\0' {line}"], capture_output=True, text=True, check=True
+    ).stdout
+    return printed.split("\0")[:-1]
+
+
+def test_adb_quotes_every_word_for_the_phone_shell():
+    evil = "/data/local/tmp/x$(echo injected); echo injected"
+    backend = AdbBackend(binary=f"{evil}/bm", device_dir=evil, extra_args=["--x=a b"])
+    remote = f"{backend.device_dir}/m`echo injected`.tflite"
+    assert phone_shell_words(backend.benchmark_command("AAA", remote)) == [
+        f"{evil}/bm",
+        f"--graph={remote}",
+        "--num_threads=1",
+        "--use_gpu=false",
+        "--warmup_runs=10",
+        "--num_runs=50",
+        "--x=a b",
+    ]
+    check = backend.shell_command("AAA", "test", "-x", backend.binary)
+    assert phone_shell_words(check) == ["test", "-x", f"{evil}/bm"]
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"device_dir": "data/local/tmp"}, "latency.device_dir"),
+        ({"binary": "/data/local/tmp/bm\nreboot"}, "latency.binary"),
+    ],
+)
+def test_adb_refuses_a_phone_path_that_is_not_one(options, field):
+    with pytest.raises(GramError, match=rf"^{field}: must be an absolute path") as error:
+        AdbBackend(**options)
+    assert "\n" not in str(error.value)
+
+
+def test_adb_device_lock_lives_in_a_private_directory_and_follows_no_symlink(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with device_lock("AAA"):
+        pass
+    private = tmp_path / f"gramnas-{os.getuid()}"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    for lock in private.iterdir():
+        lock.unlink()
+        lock.symlink_to(victim)
+    with pytest.raises(GramError, match="lock file"), device_lock("AAA"):
+        pass
+    assert victim.read_text() == "precious"
 
 
 @pytest.mark.parametrize("name", ["onnxruntime", "macs", "lut", "tflite", "adb"])

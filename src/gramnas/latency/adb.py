@@ -4,15 +4,20 @@
 /data/local/tmp/``, from TensorFlow's releases or a source build). It reports a
 mean and a standard deviation in microseconds, no median: the result carries
 the mean with ``statistic="mean"``. One measurement runs at a time per phone,
-across threads and processes (a lock file per serial).
+across threads and processes (a lock file per serial, in a directory of this
+user's). ``adb shell`` hands its words to the phone's shell, so every word is
+quoted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import re
+import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -56,17 +61,44 @@ def parse_benchmark_output(text: str) -> BenchmarkStats:
     return BenchmarkStats(int(count), float(first), float(low), float(high), float(avg), float(std))
 
 
+def lock_dir() -> Path:
+    """This user's directory for lock files: in the shared temp directory anyone could plant a symlink."""
+    path = Path(tempfile.gettempdir()) / f"gramnas-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise GramError(f"{path}: not a private directory of this user; remove it")
+    return path
+
+
 @contextlib.contextmanager
 def device_lock(serial: str) -> Iterator[None]:
-    """One measurement at a time per phone: a thread lock and a lock file per serial."""
+    """One measurement at a time per phone: a thread lock and a lock file per serial.
+
+    The lock file is opened without following a symlink and never truncated.
+    """
     thread_lock = _THREAD_LOCKS.setdefault(serial, threading.Lock())
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", serial)
-    with thread_lock, open(Path(tempfile.gettempdir()) / f"gramnas-adb-{safe}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    path = lock_dir() / f"adb-{re.sub(r'[^A-Za-z0-9_.-]', '_', serial)}.lock"
+    with thread_lock:
         try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise GramError(f"{path}: cannot open the phone's lock file ({exc.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            os.close(fd)  # releases the lock
+
+
+def device_path(field: str, value: str) -> str:
+    """An absolute path on the phone: the words around it in ``adb shell`` assume one."""
+    if not value.startswith("/") or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise field_error(
+            field,
+            f"must be an absolute path on the phone without control characters, got {value!r}",
+        )
+    return value
 
 
 class AdbBackend(LatencyBackend):
@@ -87,8 +119,8 @@ class AdbBackend(LatencyBackend):
     ) -> None:
         self.serial = serial
         self.adb = adb
-        self.binary = binary
-        self.device_dir = device_dir.rstrip("/")
+        self.binary = device_path("latency.binary", binary)
+        self.device_dir = device_path("latency.device_dir", device_dir).rstrip("/")
         self.threads = threads
         self.use_gpu = use_gpu
         self.warmup_runs = warmup_runs
@@ -101,10 +133,13 @@ class AdbBackend(LatencyBackend):
     def adb_command(self, serial: str | None, *args: str) -> list[str]:
         return [self.adb, *(["-s", serial] if serial else []), *args]
 
+    def shell_command(self, serial: str, *words: str) -> list[str]:
+        """``adb shell`` joins its arguments into one line for the phone's shell: quote each word."""
+        return self.adb_command(serial, "shell", shlex.join(words))
+
     def benchmark_command(self, serial: str, remote_model: str) -> list[str]:
-        return self.adb_command(
+        return self.shell_command(
             serial,
-            "shell",
             self.binary,
             f"--graph={remote_model}",
             f"--num_threads={self.threads}",
@@ -165,10 +200,7 @@ class AdbBackend(LatencyBackend):
         serial = self.resolve_device()
         remote = f"{self.device_dir}/{Path(tflite_path).name}"
         with device_lock(serial):
-            if (
-                self._run(self.adb_command(serial, "shell", "test", "-x", self.binary)).returncode
-                != 0
-            ):
+            if self._run(self.shell_command(serial, "test", "-x", self.binary)).returncode != 0:
                 raise field_error(
                     "latency.binary",
                     f"{self.binary} is not an executable on phone {serial}",
@@ -182,7 +214,7 @@ class AdbBackend(LatencyBackend):
             output = self._run(self.benchmark_command(serial, remote))
         stats = parse_benchmark_output(output.stdout + output.stderr)
         model_name = self._run(
-            self.adb_command(serial, "shell", "getprop", "ro.product.model")
+            self.shell_command(serial, "getprop", "ro.product.model")
         ).stdout.strip()
         return LatencyResult(
             median_ms=stats.avg_us / 1e3,
