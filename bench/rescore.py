@@ -10,6 +10,11 @@ answers "would a stronger cost term have given smaller models?" without a new
 search; it is off-policy, so it is exact only where the weights stayed
 uniform, which the printed effective-edge count of the original run shows.
 
+It also prints the split-half reliability of the run's own edge effects: the
+logged advantages of the odd and of the even iterations each give every edge a
+mean advantage; their correlation over edges tried in both halves says how
+much of an effect estimate is signal (near 0: pruning by effect picks noise).
+
 Run: .venv/bin/python bench/rescore.py <run dir> [--exponents -0.07 -0.15 -0.3 -0.6 -1.0]
 """
 
@@ -48,6 +53,18 @@ def replay(run: MetaGraph, records: list[dict], exponent: float, metric: str) ->
     return metagraph
 
 
+def split_half_reliability(run: MetaGraph, records: list[dict]) -> tuple[float, int]:
+    """Pearson r of the edges' mean logged advantage in odd vs even iterations, and the edge count."""
+    halves = [MetaGraph.create(run.space, seed=run.seed) for _ in range(2)]
+    for record in records:
+        if record["status"] == "ok" and record["advantage"]:
+            arch = Architecture.from_dict(record["architecture"])
+            halves[record["iteration"] % 2].reinforce(arch, record["advantage"])
+    both = (halves[0].tried > 0) & (halves[1].tried > 0)
+    means = [h.advantage_sum[both] / h.tried[both] for h in halves]
+    return float(np.corrcoef(*means)[0, 1]), int(both.sum())
+
+
 def identity_hierarchies(metagraph: MetaGraph, levels: tuple[float, ...]) -> list[str]:
     """'level:hierarchy' for every hierarchy whose DAGs are all identities at a level."""
     found = []
@@ -76,6 +93,11 @@ def main() -> None:
     print(
         f"{args.run}: {len(records)} candidates; effective edges per DAG at the end "
         f"{effective.min():.1f}-{effective.max():.1f} of {run.space.num_edges}\n"
+    )
+    r, edges = split_half_reliability(run, records)
+    print(
+        f"split-half reliability of the edge effects: r = {r:.2f} over {edges} edges tried in "
+        f"both halves (Spearman-Brown, whole log: {2 * r / (1 + r):.2f})\n"
     )
     header = " / ".join(f"{level:g}" for level in LEVELS)
     print(
