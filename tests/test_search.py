@@ -342,8 +342,10 @@ def test_a_fresh_search_into_a_run_directory_is_refused_and_changes_nothing(tmp_
 
 
 def test_a_second_search_into_a_locked_run_directory_is_refused(tmp_path):
+    run_search(tmp_path, "run", "search.iterations=1", *DETERMINISTIC)
     run_dir = tmp_path / "run"
-    holder = subprocess.Popen(
+    before = snapshot(run_dir)
+    holder = subprocess.Popen(  # another search, as far as the lock can tell
         [
             sys.executable,
             "-c",
@@ -359,10 +361,10 @@ def test_a_second_search_into_a_locked_run_directory_is_refused(tmp_path):
         assert holder.stdout.readline() == "locked\n"
         for overrides in ([], [f"search.resume={run_dir}"], ["search.resume=auto"]):
             with pytest.raises(GramError, match="another search is running") as error:
-                run_search(tmp_path, "run", "search.iterations=1", *overrides)
+                run_search(tmp_path, "run", "search.iterations=2", *overrides, *DETERMINISTIC)
             assert str(run_dir) in str(error.value)
-        assert not (run_dir / "metagraph.json").exists()
+        assert snapshot(run_dir) == before
     finally:
         holder.communicate("")  # the holder ends; its lock goes with it
-    run_search(tmp_path, "run", "search.iterations=1", *DETERMINISTIC)
-    assert MetaGraph.load(run_dir / "metagraph.json").iteration == 1
+    run_search(tmp_path, "x", "search.iterations=2", f"search.resume={run_dir}", *DETERMINISTIC)
+    assert MetaGraph.load(run_dir / "metagraph.json").iteration == 2
