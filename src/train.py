@@ -82,7 +82,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def model_name(model_cfg: DictConfig, input_size: int) -> str:
-    """``swiftnet_0.4_1.5`` (``swiftnet_96_...`` with a stem), ``mobilenetv2_0.35``: also inside sweeps."""
+    """``swiftnet_0.4_1.5`` (``swiftnet_96_...`` with a stem), ``mobilenetv2_0.35``: also inside sweeps.
+
+    A network from a file is named after it: ``swiftnet_architecture_0.5``.
+    """
+    if "path" in model_cfg:
+        return f"swiftnet_{Path(model_cfg.path).stem}"
     if "level" in model_cfg:
         resolution = input_size if model_cfg.get("stem") else None
         return variant_name(model_cfg.level, model_cfg.upscale, resolution)

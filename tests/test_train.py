@@ -10,9 +10,15 @@ import torch
 from hydra.utils import instantiate
 
 from conftest import ROOT, compose_config, run_entry_point
-from gramnas import GramError
+from gramnas import Architecture, GramError
 from gramnas.model import SwiftNet
-from gramnas.registry import create_model, list_models, load_metagraph
+from gramnas.registry import (
+    create_model,
+    list_models,
+    load_architecture,
+    load_metagraph,
+    swiftnet_architecture,
+)
 from gramnas.summary import collect_runs, write_summary
 from gramnas.training.checkpoint import load_swiftnet
 
@@ -24,8 +30,17 @@ TINY_DATA = [
     "logger=none",
 ]
 
+# A few steps on the 8x8 digits: a whole run in about a second.
+DIGITS = [
+    "data=digits",
+    "logger=none",
+    "+trainer.limit_train_batches=3",
+    "+trainer.limit_val_batches=2",
+    "+trainer.limit_test_batches=2",
+]
 
-def run_train(out: Path, *overrides: str) -> dict:
+
+def run_train(out: Path, *overrides: str, data: list[str] = TINY_DATA) -> dict:
     from train import train
 
     return train(
@@ -33,7 +48,7 @@ def run_train(out: Path, *overrides: str) -> dict:
             "train",
             out,
             [
-                *TINY_DATA,
+                *data,
                 "trainer.max_epochs=2",
                 "trainer.accelerator=cpu",
                 "trainer.enable_progress_bar=false",
@@ -53,10 +68,11 @@ def finished_runs(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("config", sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml")))
 def test_every_model_config_composes_and_builds(tmp_path, config):
-    size = int(config.split("_")[1]) if config.split("_")[1] in ("96", "128") else 32
-    cfg = compose_config(
-        "train", tmp_path, [f"model={config}", "data=synthetic", f"data.input_size={size}"]
-    )
+    size = int(config.split("_")[1]) if config.split("_")[1:2] in (["96"], ["128"]) else 32
+    overrides = [f"model={config}", "data=synthetic", f"data.input_size={size}"]
+    if config == "architecture":
+        overrides.append(f"model.path={swiftnet_architecture().save(tmp_path / 'arch.json')}")
+    cfg = compose_config("train", tmp_path, overrides)
     model = instantiate(cfg.model, in_chans=3, num_classes=10, input_size=size)
     assert model.eval()(torch.randn(2, 3, size, size)).shape == (2, 10)
 
@@ -128,6 +144,22 @@ def test_sweep_summary_of_two_finished_runs(finished_runs, tmp_path):
         collect_runs(tmp_path)
 
 
+def test_trains_an_architecture_file_adapted_to_the_data(tmp_path):
+    searched = swiftnet_architecture(level=0.5, num_classes=100)  # CIFAR-100's shape
+    path = searched.save(tmp_path / "architecture_0.5.json")
+    metrics = run_train(tmp_path / "run", "model=architecture", f"model.path={path}", data=DIGITS)
+    trained = Architecture.load(tmp_path / "run" / "architecture.json")
+    assert metrics["model"] == "swiftnet_architecture_0.5" and 0 <= metrics["top1"] <= 100
+    assert trained.input_shape == (1, 8, 8) and trained.num_classes == 10
+    assert trained.dags == searched.dags and trained.stem == searched.stem
+    assert load_architecture(tmp_path / "run").dags == searched.dags  # a run directory
+    (tmp_path / "corrupt.json").write_text("{")
+    for bad in (None, tmp_path / "missing.json", tmp_path / "corrupt.json"):
+        with pytest.raises(GramError, match=r"^model\.path: ") as error:
+            load_architecture(bad)
+        assert "\n" not in str(error.value)
+
+
 def test_top5_with_many_classes(tmp_path):
     metrics = run_train(tmp_path / "run", "data.num_classes=20", "trainer.max_epochs=1")
     assert 0 <= metrics["top1"] <= metrics["top5"] <= 100
@@ -149,6 +181,7 @@ def test_profile_and_budget(tmp_path):
         (["model.metagraph=/nonexistent/metagraph.json"], "model.metagraph"),
         (["data=synthetic", "data.input_size=4"], "too small"),
         (["model=swiftnet_0.4_1.0", "recipe=nothing"], "recipe"),
+        (["model=architecture", "model.path=/nonexistent/architecture.json"], "model.path"),
     ],
 )
 def test_bad_input_gives_one_clear_line(tmp_path, overrides, message):

@@ -9,6 +9,7 @@ meta-graph adapts to any dataset without a new search.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,45 @@ def swiftnet_architecture(
 def swiftnet(**options: object) -> nn.Module:
     """The network of :func:`swiftnet_architecture` (a Hydra ``_target_``)."""
     return build_model(swiftnet_architecture(**options))  # type: ignore[arg-type]
+
+
+def load_architecture(
+    path: str | os.PathLike[str] | None,
+    in_chans: int | None = None,
+    num_classes: int | None = None,
+    input_size: int | None = None,
+) -> Architecture:
+    """A searched or derived ``architecture.json`` (a run directory: its ``architecture.json``), adapted to the data.
+
+    Input channels, size and classes change only the first convolution, the
+    feature-map sizes and the head, so a network searched on one dataset
+    trains on another as it is.
+    """
+    file = Path(path or "")
+    if file.is_dir():
+        file = file / "architecture.json"
+    if not path or not file.is_file():
+        raise field_error(
+            "model.path",
+            f"{path} is not an architecture.json file",
+            "pass a search's architecture_<level>.json or the architecture.json of "
+            "src/profile_levels.py or of a training run",
+        )
+    try:
+        arch = Architecture.load(file)
+    except GramError as exc:
+        raise field_error("model.path", str(exc)) from None
+    channels, height, width = arch.input_shape
+    return dataclasses.replace(
+        arch,
+        input_shape=(in_chans or channels, input_size or height, input_size or width),
+        num_classes=num_classes or arch.num_classes,
+    )
+
+
+def from_architecture_file(**options: object) -> nn.Module:
+    """The network of :func:`load_architecture` (a Hydra ``_target_``)."""
+    return build_model(load_architecture(**options))  # type: ignore[arg-type]
 
 
 def create_model(
