@@ -2,7 +2,8 @@
 
 Derives the model from its meta-graph for the chosen data, trains it with the
 chosen recipe, tests the best checkpoint, and writes ``architecture.json``,
-``architecture.png``, ``metrics.json``, ``model.onnx`` and the checkpoint.
+``architecture.png``, ``metrics.json``, ``model.onnx`` and the checkpoints
+(``best.ckpt``, and ``last.ckpt``, which ``ckpt_path=<...>/last.ckpt`` resumes).
 With ``trainer=ddp`` every device runs this script; only global rank 0 writes.
 """
 
@@ -19,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gramnas.cli import one_line_errors
 from gramnas.drawing import draw_architecture
+from gramnas.errors import field_error
 from gramnas.model import SwiftNet
 from gramnas.registry import variant_name
 from gramnas.training.module import ClassificationModule
@@ -32,6 +34,12 @@ def main(cfg: DictConfig) -> None:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
+    if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
+        raise field_error(
+            "ckpt_path",
+            f"{cfg.ckpt_path} is not a file",
+            "to resume, pass an interrupted run's checkpoints/last.ckpt",
+        )
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -50,7 +58,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    trainer.fit(module, datamodule=datamodule)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     test = trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)[0]
     if not trainer.is_global_zero:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -33,7 +34,6 @@ TINY_DATA = [
 # A few steps on the 8x8 digits: a whole run in about a second.
 DIGITS = [
     "data=digits",
-    "logger=none",
     "+trainer.limit_train_batches=3",
     "+trainer.limit_val_batches=2",
     "+trainer.limit_test_batches=2",
@@ -158,6 +158,21 @@ def test_trains_an_architecture_file_adapted_to_the_data(tmp_path):
         with pytest.raises(GramError, match=r"^model\.path: ") as error:
             load_architecture(bad)
         assert "\n" not in str(error.value)
+
+
+def test_resume_continues_an_interrupted_run(tmp_path):
+    run_train(tmp_path / "first", data=DIGITS)
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    metrics = run_train(
+        tmp_path / "resumed", f"ckpt_path={last}", "trainer.max_epochs=3", data=DIGITS
+    )
+    with open(tmp_path / "resumed" / "csv" / "metrics.csv") as f:
+        trained = {int(row["epoch"]) for row in csv.DictReader(f) if row["train/loss"]}
+    assert trained == {2} and metrics["epochs"] == 3  # one more epoch, not three from 0
+    resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["epoch"] == 2 and resumed["global_step"] == 3 * 3  # 3 batches per epoch
+    with pytest.raises(GramError, match=r"^ckpt_path: "):
+        run_train(tmp_path / "bad", f"ckpt_path={tmp_path / 'missing.ckpt'}", data=DIGITS)
 
 
 def test_top5_with_many_classes(tmp_path):
