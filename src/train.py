@@ -9,7 +9,6 @@ With ``trainer=ddp`` every device runs this script; only global rank 0 writes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from gramnas.errors import field_error
 from gramnas.model import SwiftNet
 from gramnas.registry import variant_name
 from gramnas.training.module import ClassificationModule
-from gramnas.training.report import run_metrics
+from gramnas.training.report import run_metrics, write_metrics
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
@@ -82,10 +81,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "config": OmegaConf.to_container(cfg.model, resolve=True),
         },
     )
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    print(
-        f"top-1 {metrics['top1']:.2f}%  {metrics['macs'] / 1e6:.2f} MMACs  {metrics['params']} params  -> {run_dir}"
-    )
+    write_metrics(metrics, run_dir)
     return metrics
 
 

@@ -175,6 +175,34 @@ def test_resume_continues_an_interrupted_run(tmp_path):
         run_train(tmp_path / "bad", f"ckpt_path={tmp_path / 'missing.ckpt'}", data=DIGITS)
 
 
+def test_eval_tests_a_checkpoint_alone(tmp_path):
+    from eval import evaluate
+
+    trained = run_train(tmp_path / "train", data=DIGITS)
+    steps = ["trainer.accelerator=cpu", "trainer.enable_progress_bar=false"]
+    steps.append("+trainer.limit_test_batches=2")  # as in training, to compare the scores
+    cfg = compose_config("eval", tmp_path / "eval", [f"ckpt_path={trained['checkpoint']}", *steps])
+    metrics = evaluate(cfg)
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == metrics
+    for key in ("top1", "macs", "params"):
+        assert metrics[key] == trained[key], key
+    cfg = compose_config(
+        "eval", tmp_path / "bad", [f"ckpt_path={trained['checkpoint']}", "data=synthetic", *steps]
+    )
+    with pytest.raises(GramError, match=r"^data: "):
+        evaluate(cfg)
+    for bad in ("null", tmp_path / "missing.ckpt"):
+        cfg = compose_config("eval", tmp_path / "bad", [f"ckpt_path={bad}"])
+        with pytest.raises(GramError, match=r"^ckpt_path: "):
+            evaluate(cfg)
+
+
+def test_eval_without_a_checkpoint_gives_one_clear_line(tmp_path):
+    result = run_entry_point("eval.py", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("error: ckpt_path: "), result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_top5_with_many_classes(tmp_path):
     metrics = run_train(tmp_path / "run", "data.num_classes=20", "trainer.max_epochs=1")
     assert 0 <= metrics["top1"] <= metrics["top5"] <= 100

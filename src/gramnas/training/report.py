@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -68,3 +69,11 @@ def run_metrics(
         metrics["latency"] = result.to_dict()
     metrics.update(extra)
     return metrics
+
+
+def write_metrics(metrics: dict[str, Any], run_dir: Path) -> None:
+    """Write ``metrics.json`` and print the line a user reads at the end of a run."""
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    print(
+        f"top-1 {metrics['top1']:.2f}%  {metrics['macs'] / 1e6:.2f} MMACs  {metrics['params']} params  -> {run_dir}"
+    )
