@@ -27,9 +27,10 @@ from gramnas.training.report import run_metrics, write_metrics
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
+    """Returns the run's ``optimized_metric``: what Hydra's sweepers (Optuna, Nevergrad) optimise."""
     with one_line_errors():
-        train(cfg)
+        return optimized_value(train(cfg), cfg.get("optimized_metric"))
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -37,8 +38,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         raise field_error(
             "ckpt_path",
             f"{cfg.ckpt_path} is not a file",
-            "to resume, pass an interrupted run's checkpoints/last.ckpt",
+            "pass a run's checkpoints/last.ckpt to resume it, or best.ckpt with train=false",
         )
+    if not cfg.train and not cfg.ckpt_path:
+        raise field_error("ckpt_path", "train=false tests a checkpoint; set ckpt_path=<.ckpt>")
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -57,14 +60,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    test = trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)[0]
+    if cfg.train:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    else:
+        best = cfg.ckpt_path
+    test = (
+        trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)[0]
+        if cfg.test
+        else {}
+    )
     if not trainer.is_global_zero:
-        return test  # the other DDP processes trained and tested; rank 0 reports
+        return {}  # the other DDP processes trained and tested; rank 0 reports
     if isinstance(model, SwiftNet):
         model.architecture.save(run_dir / "architecture.json")
         draw_architecture(model.architecture, run_dir / "architecture.png")
+    if not cfg.test:
+        return {}
 
     metrics = run_metrics(
         name=model_name(cfg.model, shape[1]),
@@ -78,11 +90,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "epochs": trainer.current_epoch,
             "world_size": trainer.world_size,
             "checkpoint": best,
+            "tags": list(cfg.tags),
             "config": OmegaConf.to_container(cfg.model, resolve=True),
         },
     )
     write_metrics(metrics, run_dir)
     return metrics
+
+
+def optimized_value(metrics: dict[str, Any], name: str | None) -> float | None:
+    """``metrics[name]``; None without a name or without metrics (``test=false``, DDP rank > 0)."""
+    if not name or not metrics:
+        return None
+    if name not in metrics:
+        raise field_error(
+            "optimized_metric", f"{name!r} is not in metrics.json", f"its keys: {sorted(metrics)}"
+        )
+    return float(metrics[name])
 
 
 def model_name(model_cfg: DictConfig, input_size: int) -> str:

@@ -203,6 +203,28 @@ def test_eval_without_a_checkpoint_gives_one_clear_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_train_false_only_tests_a_checkpoint_and_main_returns_the_metric(tmp_path):
+    from train import main
+
+    trained = run_train(tmp_path / "train", data=DIGITS)
+    best = trained["checkpoint"]
+    metrics = run_train(tmp_path / "test", "train=false", f"ckpt_path={best}", data=DIGITS)
+    assert metrics["top1"] == trained["top1"] and metrics["checkpoint"] == best
+    assert metrics["epochs"] == 0 and not (tmp_path / "test" / "checkpoints").exists()
+    with pytest.raises(GramError, match=r"^ckpt_path: train=false"):
+        run_train(tmp_path / "nothing", "train=false", data=DIGITS)
+
+    untested = run_train(tmp_path / "untested", "test=false", data=DIGITS)
+    assert untested == {} and not (tmp_path / "untested" / "metrics.json").exists()
+    assert (tmp_path / "untested" / "checkpoints" / "best.ckpt").is_file()
+
+    overrides = [*DIGITS, "trainer.accelerator=cpu", "trainer.enable_progress_bar=false"]
+    overrides += ["trainer.max_epochs=1", "tags=[digits,smoke]", "optimized_metric=params"]
+    value = main(compose_config("train", tmp_path / "main", overrides))  # as a sweeper calls it
+    written = json.loads((tmp_path / "main" / "metrics.json").read_text())
+    assert value == written["params"] and written["tags"] == ["digits", "smoke"]
+
+
 def test_top5_with_many_classes(tmp_path):
     metrics = run_train(tmp_path / "run", "data.num_classes=20", "trainer.max_epochs=1")
     assert 0 <= metrics["top1"] <= metrics["top5"] <= 100
