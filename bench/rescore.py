@@ -89,7 +89,7 @@ def main() -> None:
     run = MetaGraph.load(args.run / "metagraph.json")
     with open(args.run / "candidates.jsonl") as f:
         records = [json.loads(line) for line in f][: run.iteration]
-    effective = np.exp(-(run.weights * np.log(run.weights)).sum(axis=1))
+    effective = run.convergence()["effective_edges"]
     print(
         f"{args.run}: {len(records)} candidates; effective edges per DAG at the end "
         f"{effective.min():.1f}-{effective.max():.1f} of {run.space.num_edges}\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,14 @@ def collect_runs(sweep_dir: str | Path) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["macs"], r["model"]))
 
 
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows),
+    ]
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}" if value < 100 else f"{value:.1f}"
@@ -54,21 +63,16 @@ def write_summary(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]
         writer = csv.DictWriter(f, COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    header = "| model | top-1 (%) | MMACs | params | density (%/MMAC) | latency (ms) | epochs | data | run |"
-    lines = [header, "|" + "---|" * len(COLUMNS)]
-    for r in rows:
-        cells = [
-            r["model"],
-            r["top1"],
-            (r["macs"] or 0) / 1e6,
-            r["params"],
-            r["accuracy_density"],
-            r["latency_ms"],
-            r["epochs"],
-            r["data"],
-            r["run"],
-        ]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    header = (
+        "model", "top-1 (%)", "MMACs", "params", "density (%/MMAC)", "latency (ms)", "epochs",
+        "data", "run",
+    )  # fmt: skip
+    cells = (
+        (r["model"], r["top1"], (r["macs"] or 0) / 1e6, r["params"], r["accuracy_density"],
+         r["latency_ms"], r["epochs"], r["data"], r["run"])
+        for r in rows
+    )  # fmt: skip
+    lines = markdown_table(header, ([_cell(c) for c in row] for row in cells))
     (out / "results.md").write_text("\n".join(lines) + "\n")
     return [
         out / "results.csv",

@@ -32,6 +32,7 @@ from gramnas.search.diagnostics import (
     reward_correlations,
     spread,
 )
+from gramnas.summary import markdown_table
 
 CANDIDATES = "candidates.jsonl"
 SEARCH_LOG = "search_log.csv"
@@ -148,14 +149,6 @@ def truncate_probes(run_dir: Path, iterations: int) -> list[dict[str, Any]]:
     probes = [p for p in read_jsonl(run_dir / PROBES) if p["iteration"] <= iterations]
     _rewrite(run_dir / PROBES, _jsonl(probes))
     return probes
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows),
-    ]
 
 
 def _number(value: float | None, spec: str) -> str:
