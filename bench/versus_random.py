@@ -9,7 +9,9 @@ MACs lie within ``--tolerance`` of the SwiftNet's. Every network gets the same
 training (:mod:`gramnas.training.tensor_fit`: ``--train-images`` CIFAR-10
 training images, ``--epochs`` epochs, batch 128, one-cycle SGD max lr 0.1,
 flips and pad-crops) and is scored on the CIFAR-10 test split (10,000 images;
-nothing is selected on it). The SwiftNet trains with ``--seeds`` seeds.
+nothing is selected on it). The SwiftNet trains with ``--seeds`` seeds, and
+so does, with ``--mobilenet``, the hand-designed peer: a CIFAR MobileNetV2
+(:mod:`gramnas.mobilenet`) whose width gives the SwiftNet's MACs.
 
 Rows are appended to ``<out>/results.csv`` as they finish (a stopped run
 resumes; its configuration must match ``<out>/config.json``); the table goes
@@ -18,7 +20,7 @@ the random networks' mean +- sd, the difference and its z-score against the
 random spread.
 
 Run: .venv/bin/python bench/versus_random.py --metagraph <name or path>
-     --data data/cifar10-jpg [--levels 0.4 0.5 0.65 | --budgets 5 12 36] [--threads 1]
+     --data data/cifar10-jpg [--levels 0.4 0.5 0.65 | --budgets 5 12 36] [--mobilenet] [--threads 1]
      [--out DIR]
 """
 
@@ -30,12 +32,18 @@ import json
 import platform
 import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from gramnas import Architecture, count_macs, count_params, derive, level_for_budget
 from gramnas.baselines import random_architectures
+from gramnas.counting import count_with_hooks
+from gramnas.mobilenet import cifar_mobilenet_v2, width_for_macs
 from gramnas.registry import load_metagraph
 from gramnas.training.data import ImageFolderDataModule
 from gramnas.training.tensor_fit import TensorRecipe, train_and_evaluate
@@ -53,8 +61,33 @@ FIELDS = (
 )
 
 
-def networks(args: argparse.Namespace) -> list[tuple[float, str, int, int, Architecture]]:
-    """(level, kind, index, seed, architecture) of every training the comparison needs."""
+@dataclass(frozen=True)
+class Job:
+    """One training of the comparison."""
+
+    level: float
+    kind: str  # swiftnet, random or mobilenetv2
+    index: int
+    seed: int
+    name: str
+    build: Architecture | Callable[[], nn.Module]
+    macs: int
+    params: int
+
+
+def architecture_job(level: float, kind: str, index: int, seed: int, arch: Architecture) -> Job:
+    return Job(level, kind, index, seed, arch.id, arch, count_macs(arch), count_params(arch))
+
+
+def mobilenet_job(level: float, seed: int, macs: int) -> Job:
+    width = width_for_macs(macs)
+    build = partial(cifar_mobilenet_v2, width)
+    macs, params = count_with_hooks(build(), (3, 32, 32))
+    return Job(level, "mobilenetv2", 0, seed, f"mobilenetv2_cifar_{width:g}", build, macs, params)
+
+
+def networks(args: argparse.Namespace) -> list[Job]:
+    """Every training the comparison needs, level by level."""
     metagraph = load_metagraph(args.metagraph)
     levels = args.levels
     if args.budgets:
@@ -62,11 +95,13 @@ def networks(args: argparse.Namespace) -> list[tuple[float, str, int, int, Archi
     jobs = []
     for level in levels:
         swiftnet = derive(metagraph, level)
-        jobs += [(level, "swiftnet", 0, seed, swiftnet) for seed in range(args.seeds)]
+        jobs += [architecture_job(level, "swiftnet", 0, s, swiftnet) for s in range(args.seeds)]
         randoms = random_architectures(
             metagraph, count_macs(swiftnet), args.random, args.tolerance, seed=int(level * 1000)
         )
-        jobs += [(level, "random", i, 0, arch) for i, arch in enumerate(randoms)]
+        jobs += [architecture_job(level, "random", i, 0, a) for i, a in enumerate(randoms)]
+        if args.mobilenet:
+            jobs += [mobilenet_job(level, s, count_macs(swiftnet)) for s in range(args.seeds)]
     return jobs
 
 
@@ -79,28 +114,46 @@ def load_data(args: argparse.Namespace) -> tuple[tuple, tuple]:
     return (proxy.train_x, proxy.train_y), evaluation
 
 
+def mean_sd(values: list[float]) -> str:
+    """Accuracies as ``mean +- sd (n=..)`` in percent."""
+    sd = f" +- {100 * statistics.stdev(values):.2f}" if len(values) > 1 else ""
+    return f"{100 * statistics.mean(values):.2f}{sd} (n={len(values)})"
+
+
+def column(rows: list[dict[str, str]], kind: str, field: str) -> list[float]:
+    return [float(r[field]) for r in rows if r["kind"] == kind]
+
+
 def summarize(rows: list[dict[str, str]], header: str) -> str:
     lines = [
         header,
         "",
-        "| level | SwiftNet MMACs | SwiftNet top-1 | random MMACs | random top-1 (mean +- sd, n) "
-        "| difference | z |",
-        "|---|---|---|---|---|---|---|",
+        "| level | SwiftNet MMACs | SwiftNet top-1 | random MMACs | random top-1 "
+        "| difference | z | MobileNetV2 (CIFAR) MMACs | MobileNetV2 top-1 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for level in sorted({float(r["level"]) for r in rows}):
         at = [r for r in rows if float(r["level"]) == level]
-        swift = [float(r["accuracy"]) for r in at if r["kind"] == "swiftnet"]
-        rand = [float(r["accuracy"]) for r in at if r["kind"] == "random"]
-        macs = [int(r["macs"]) / 1e6 for r in at if r["kind"] == "random"]
+
+        swift, rand, mobile = (
+            column(at, "swiftnet", "accuracy"),
+            column(at, "random", "accuracy"),
+            column(at, "mobilenetv2", "accuracy"),
+        )
         if not swift or len(rand) < 2:
             continue
         s_mean, r_mean, r_sd = statistics.mean(swift), statistics.mean(rand), statistics.stdev(rand)
         z = (s_mean - r_mean) / r_sd if r_sd > 0 else float("nan")
-        swift_macs = int(next(r["macs"] for r in at if r["kind"] == "swiftnet")) / 1e6
+        macs = column(at, "random", "macs")
+        mobile_cells = (
+            f"{column(at, 'mobilenetv2', 'macs')[0] / 1e6:.2f} | {mean_sd(mobile)}"
+            if mobile
+            else "- | -"
+        )
         lines.append(
-            f"| {level:g} | {swift_macs:.2f} | {100 * s_mean:.2f} (n={len(swift)}) "
-            f"| {min(macs):.2f}-{max(macs):.2f} | {100 * r_mean:.2f} +- {100 * r_sd:.2f} "
-            f"(n={len(rand)}) | {100 * (s_mean - r_mean):+.2f} | {z:+.2f} |"
+            f"| {level:g} | {column(at, 'swiftnet', 'macs')[0] / 1e6:.2f} | {mean_sd(swift)} "
+            f"| {min(macs) / 1e6:.2f}-{max(macs) / 1e6:.2f} | {mean_sd(rand)} "
+            f"| {100 * (s_mean - r_mean):+.2f} | {z:+.2f} | {mobile_cells} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -117,6 +170,9 @@ def main() -> None:
     sizes.add_argument("--levels", type=float, nargs="+", default=[0.4, 0.5, 0.65])
     sizes.add_argument("--budgets", type=float, nargs="+", help="MMACs; overrides --levels")
     parser.add_argument("--random", type=int, default=5, help="random networks per level")
+    parser.add_argument(
+        "--mobilenet", action="store_true", help="also a CIFAR MobileNetV2 at the SwiftNet's MACs"
+    )
     parser.add_argument("--tolerance", type=float, default=0.2, help="relative MACs tolerance")
     parser.add_argument("--seeds", type=int, default=2, help="training seeds of each SwiftNet")
     parser.add_argument("--train-images", type=int, default=10_000)
@@ -145,14 +201,14 @@ def main() -> None:
         f"copy), {args.epochs} epochs, one-cycle SGD, flips and crops; top-1 on the 10,000 test "
         f"images. {platform.processor() or platform.machine()}, {args.threads} thread(s)."
     )
-    for level, kind, index, seed, arch in networks(args):
-        if (level, kind, index, seed) in finished:
+    for job in networks(args):
+        if (job.level, job.kind, job.index, job.seed) in finished:
             continue
         began = time.perf_counter()
-        top1 = train_and_evaluate(arch, train, evaluation, recipe, seed)
+        top1 = train_and_evaluate(job.build, train, evaluation, recipe, job.seed)
         row = {
-            "level": level, "kind": kind, "index": index, "seed": seed,
-            "architecture_id": arch.id, "macs": count_macs(arch), "params": count_params(arch),
+            "level": job.level, "kind": job.kind, "index": job.index, "seed": job.seed,
+            "architecture_id": job.name, "macs": job.macs, "params": job.params,
             "accuracy": f"{top1:.4f}", "seconds": f"{time.perf_counter() - began:.1f}",
         }  # fmt: skip
         new = not results.exists()
@@ -162,7 +218,7 @@ def main() -> None:
                 writer.writeheader()
             writer.writerow(row)
         done.append({k: str(v) for k, v in row.items()})
-        print(f"level {level:g} {kind} {index} seed {seed}: {100 * top1:.2f}% "
+        print(f"level {job.level:g} {job.kind} {job.index} seed {job.seed}: {100 * top1:.2f}% "
               f"({row['macs'] / 1e6:.2f} MMACs, {row['seconds']} s)", flush=True)  # fmt: skip
         (args.out / "table.md").write_text(summarize(done, header))
     print(summarize(done, header))

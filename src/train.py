@@ -120,7 +120,8 @@ def model_name(model_cfg: DictConfig, input_size: int) -> str:
         resolution = input_size if model_cfg.get("stem") else None
         return variant_name(model_cfg.level, model_cfg.upscale, resolution)
     if "width_mult" in model_cfg:
-        return f"mobilenetv2_{model_cfg.width_mult:g}"
+        cifar = "_cifar" if model_cfg._target_.endswith("cifar_mobilenet_v2") else ""
+        return f"mobilenetv2{cifar}_{model_cfg.width_mult:g}"
     return model_cfg._target_.rsplit(".", 1)[-1]
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
 
 from gramnas import GramError, MetaGraph, count_macs, derive
 from gramnas.baselines import random_architectures
+from gramnas.counting import count_with_hooks
+from gramnas.mobilenet import cifar_mobilenet_v2, width_for_macs
 from gramnas.training.tensor_fit import TensorRecipe, augment_batch, train_and_evaluate
 
 
@@ -51,3 +55,34 @@ def test_tensor_training_learns_a_separable_task(tiny_space):
     top1 = train_and_evaluate(arch, (x[:160], y[:160]), (x[160:], y[160:]), recipe, seed=0)
     assert top1 >= 0.9
     assert top1 == train_and_evaluate(arch, (x[:160], y[:160]), (x[160:], y[160:]), recipe, seed=0)
+
+
+def test_cifar_mobilenet_keeps_a_4x4_map_and_adapts_to_the_data():
+    model = cifar_mobilenet_v2(0.25, in_chans=1, num_classes=7).eval()
+    assert model(torch.zeros(2, 1, 32, 32)).shape == (2, 7)
+    assert model.features(torch.zeros(1, 1, 32, 32)).shape[-2:] == (4, 4)  # total stride 8
+    with pytest.raises(GramError, match=r"model\.width_mult"):
+        cifar_mobilenet_v2(0.0)
+
+
+@pytest.mark.parametrize("target", [9_000_000, 20_000_000])
+def test_mobilenet_width_comes_closest_to_the_macs(target):
+    def macs(width: float) -> int:
+        return count_with_hooks(cifar_mobilenet_v2(width), (3, 32, 32))[0]
+
+    width = width_for_macs(target)
+    gap = abs(macs(width) - target)
+    assert gap <= 0.25 * target
+    assert gap <= min(abs(macs(round(width + d, 2)) - target) for d in (-0.01, 0.01))
+    with pytest.raises(GramError, match="narrowest"):
+        width_for_macs(10_000)
+
+
+def test_tensor_training_takes_a_model_factory():
+    torch.manual_seed(0)
+    y = torch.arange(64) % 2
+    x = torch.randn(64, 3, 32, 32)
+    recipe = TensorRecipe(epochs=1, batch_size=32, augment=False)
+    build = partial(cifar_mobilenet_v2, 0.1, 3, 2)
+    top1 = train_and_evaluate(build, (x, y), (x, y), recipe, seed=0)
+    assert top1 == train_and_evaluate(build, (x, y), (x, y), recipe, seed=0)

@@ -8,6 +8,7 @@ one tensor, augmentation as batched tensor ops, channels_last, one-cycle SGD.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -80,14 +81,15 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 
 def train_and_evaluate(
-    arch: Architecture,
+    network: Architecture | Callable[[], nn.Module],
     train: tuple[torch.Tensor, torch.Tensor],
     evaluation: tuple[torch.Tensor, torch.Tensor],
     recipe: TensorRecipe,
     seed: int,
 ) -> float:
-    """Build ``arch`` from seed, train it on ``train``, return its accuracy on ``evaluation``."""
+    """Build ``network`` (an architecture or a model factory) from seed, train it, return its accuracy."""
     torch.manual_seed(seed)
-    model = build_model(arch).to(memory_format=torch.channels_last)
+    model = build_model(network) if isinstance(network, Architecture) else network()
+    model = model.to(memory_format=torch.channels_last)
     fit(model, *train, recipe, seed)
     return accuracy(model, *evaluation)
