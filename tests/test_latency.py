@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from torch import nn
 
-from gramnas import GramError, MetaGraph, count_macs, preset_space
+from gramnas import GramError, MetaGraph, build_model, count_macs, preset_space
 from gramnas.latency import get_backend
 from gramnas.latency.adb import AdbBackend, device_lock, parse_benchmark_output
 from gramnas.model import ConvBNELU
@@ -91,6 +91,7 @@ def test_macs_backend_is_deterministic(small_archs):
     arch = small_archs[1]
     assert backend.measure(arch).median_ms == pytest.approx(0.1 + count_macs(arch) / 2e9 * 1e3)
     assert backend.measure(arch) == backend.measure(arch)
+    assert backend.measure(build_model(arch)) == backend.measure(arch)  # a SwiftNet carries it
 
 
 @pytest.mark.skipif(

@@ -20,7 +20,7 @@ from torch import nn
 
 from gramnas.architecture import Architecture
 from gramnas.errors import field_error
-from gramnas.model import build_model
+from gramnas.model import SwiftNet, build_model
 
 
 @dataclass(frozen=True)
@@ -114,10 +114,14 @@ def resolve_model(
 def require_architecture(
     model_or_architecture: nn.Module | Architecture, backend: str
 ) -> Architecture:
-    """Predicting backends work from the Architecture; an nn.Module carries none."""
+    """Predicting backends work from the Architecture: given, or carried by a SwiftNet."""
+    if isinstance(model_or_architecture, SwiftNet):
+        return model_or_architecture.architecture
     if not isinstance(model_or_architecture, Architecture):
         raise field_error(
-            "latency", f"the {backend} backend predicts from an Architecture, not an nn.Module"
+            "latency",
+            f"the {backend} backend predicts from an Architecture or a SwiftNet, "
+            f"not a {type(model_or_architecture).__name__}",
         )
     return model_or_architecture
 
