@@ -15,7 +15,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from gramnas.cli import one_line_errors
+from gramnas.cli import one_line_errors, print_config_tree
 from gramnas.errors import GramError, field_error
 from gramnas.training.checkpoint import load_swiftnet
 from gramnas.training.module import ClassificationModule
@@ -25,6 +25,7 @@ from gramnas.training.report import run_metrics, write_metrics
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
     with one_line_errors():
+        print_config_tree(cfg)
         evaluate(cfg)
 
 

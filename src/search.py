@@ -13,7 +13,7 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gramnas.cli import one_line_errors
+from gramnas.cli import one_line_errors, print_config_tree
 from gramnas.errors import GramError
 from gramnas.metagraph import MetaGraph
 from gramnas.search.runner import (
@@ -30,6 +30,7 @@ from gramnas.training.proxy import ProxyTrainer
 @hydra.main(version_base="1.3", config_path="../conf", config_name="search")
 def main(cfg: DictConfig) -> None:
     with one_line_errors():
+        print_config_tree(cfg)
         search(cfg)
 
 

@@ -17,20 +17,27 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gramnas.cli import one_line_errors
+from gramnas.cli import one_line_errors, print_config_tree
 from gramnas.drawing import draw_architecture
 from gramnas.errors import field_error
 from gramnas.model import SwiftNet
 from gramnas.registry import variant_name
 from gramnas.training.module import ClassificationModule
-from gramnas.training.report import run_metrics, write_metrics
+from gramnas.training.report import macs_and_params, run_metrics, write_metrics
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Returns the run's ``optimized_metric``: what Hydra's sweepers (Optuna, Nevergrad) optimise."""
+    """Returns the run's ``optimized_metric``: what Hydra's sweepers (Optuna, Nevergrad) optimise.
+
+    A model over ``budget.macs`` is not trained and returns ``budget.infeasible_value``.
+    """
     with one_line_errors():
-        return optimized_value(train(cfg), cfg.get("optimized_metric"))
+        print_config_tree(cfg)
+        metrics = train(cfg)
+        if metrics.get("over_budget"):
+            return cfg.budget.infeasible_value
+        return optimized_value(metrics, cfg.get("optimized_metric"))
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -50,6 +57,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model = instantiate(
         cfg.model, in_chans=shape[0], num_classes=datamodule.num_classes, input_size=shape[1]
     )
+    macs, _ = macs_and_params(model, shape)
+    if cfg.budget.macs is not None and macs > cfg.budget.macs:
+        print(f"not trained: {macs / 1e6:.2f} MMACs, over budget.macs={cfg.budget.macs:g}")
+        return {"macs": macs, "over_budget": True}
     module = ClassificationModule(
         model,
         datamodule.num_classes,
@@ -90,12 +101,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "epochs": trainer.current_epoch,
             "world_size": trainer.world_size,
             "checkpoint": best,
+            **best_validation(trainer),
             "tags": list(cfg.tags),
             "config": OmegaConf.to_container(cfg.model, resolve=True),
         },
     )
     write_metrics(metrics, run_dir)
     return metrics
+
+
+def best_validation(trainer: L.Trainer) -> dict[str, float]:
+    """``val_top1``: the best validation top-1 (%) of the run, on which sweeps should select.
+
+    Choosing level and up-scale by test accuracy would tune on the test split.
+    """
+    callback = trainer.checkpoint_callback
+    if callback is None or callback.monitor != "val/acc" or callback.best_model_score is None:
+        return {}
+    return {"val_top1": 100.0 * float(callback.best_model_score)}
 
 
 def optimized_value(metrics: dict[str, Any], name: str | None) -> float | None:

@@ -1,12 +1,22 @@
-"""What the entry points share: one-line errors instead of tracebacks."""
+"""What the entry points share: one-line errors instead of tracebacks, the config tree at start."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.tree import Tree
 
 from gramnas.errors import GramError
+
+CONFIG_TREE_FILE = "config_tree.log"
+LOG_WIDTH = 200  # where output is not a terminal: wide, so that YAML lines stay whole
 
 
 def _gram_error_in(exc: BaseException) -> GramError | None:
@@ -31,3 +41,37 @@ def one_line_errors() -> Iterator[None]:
             raise
         print(f"error: {gram_error}", file=sys.stderr)
         sys.exit(2)
+
+
+def print_config_tree(cfg: DictConfig) -> None:
+    """Show the resolved config as a tree, one branch per top-level key, and keep a copy.
+
+    Printed where ``extras.print_config`` is true, once (by global rank 0 under
+    DDP), and written to ``<output dir>/config_tree.log``. Off a terminal (a log
+    file, SLURM) it prints plain text: no colours, no cropping.
+    """
+    from lightning.fabric.utilities.rank_zero import rank_zero_only  # rank from the launcher's env
+
+    if not cfg.get("extras", {}).get("print_config") or rank_zero_only.rank != 0:
+        return
+    tree = Tree("CONFIG", style="dim", guide_style="dim")
+    for key, value in cfg.items():
+        if OmegaConf.is_config(value):
+            tree.add(str(key)).add(_yaml(OmegaConf.to_yaml(value, resolve=True)))
+        else:
+            tree.add(_yaml(OmegaConf.to_yaml({key: value})))
+    _console().print(tree)
+    output = Path(cfg.paths.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    with open(output / CONFIG_TREE_FILE, "w") as file:
+        _console(file).print(tree)
+
+
+def _console(file: IO[str] | None = None) -> Console:
+    """A terminal's own width and colours; plain and wide anywhere else."""
+    console = Console(file=file)
+    return console if console.is_terminal else Console(file=file, width=LOG_WIDTH)
+
+
+def _yaml(text: str) -> Syntax:
+    return Syntax(text.rstrip(), "yaml", word_wrap=True, background_color="default")
