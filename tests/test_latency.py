@@ -18,6 +18,7 @@ from torch import nn
 from gramnas import GramError, MetaGraph, build_model, count_macs, preset_space
 from gramnas.latency import get_backend
 from gramnas.latency.adb import AdbBackend, device_lock, parse_benchmark_output
+from gramnas.latency.lut import FEATURES, LutBackend, fit_correction, overhead_key, piece_key
 from gramnas.model import ConvBNELU
 
 DATA = Path(__file__).parent / "data"
@@ -120,6 +121,7 @@ def test_lookup_table_predicts_fills_and_reloads(small_archs, tmp_path):
     assert (
         table["format"] == "gramnas.latency_lut"
         and table["measured_with"]["backend"] == "onnxruntime"
+        and table["correction"] is None  # calibrate() fits one
     )
     assert table["device"] and table["runtime"].startswith("onnxruntime")
     assert any(key.startswith("conv3x3") for key in table["entries"]) and any(
@@ -147,6 +149,83 @@ def test_lookup_table_file_errors(tmp_path):
     path.write_text("{broken")
     with pytest.raises(GramError, match="not valid JSON"):
         get_backend("lut", path=str(path))
+
+
+# --- the lookup table's prediction as a function of its entries and correction (no timing) ---
+
+
+@pytest.fixture
+def hand_table(small_archs):
+    """A table whose entries are set by hand for every piece of ``small_archs``; it never measures."""
+    lut = LutBackend(measure_missing=False)
+    for arch in small_archs:
+        lut.entries[overhead_key(arch.input_shape)] = 0.05
+        for piece in arch.pieces:
+            lut.entries[piece_key(piece)] = 0.01 * (1 + len(piece_key(piece)) % 7)
+    return lut
+
+
+def test_lut_prediction_is_the_documented_function_of_table_and_correction(small_archs, hand_table):
+    for arch in small_archs:
+        raw = 0.05 + sum(hand_table.entries[piece_key(piece)] for piece in arch.pieces)
+        hand_table.correction = None
+        assert hand_table.predict(arch) == pytest.approx(raw)  # uncalibrated: the raw sum
+        hand_table.correction = {"table_ms": 1.3, "pieces": 0.002}
+        assert hand_table.predict(arch, calibrated=False) == pytest.approx(raw)
+        assert hand_table.measure(arch).median_ms == pytest.approx(
+            1.3 * raw + 0.002 * len(arch.pieces)
+        )
+
+
+def test_correction_fit_recovers_known_coefficients():
+    rng = np.random.default_rng(0)
+    features = np.column_stack([rng.uniform(0.5, 10, 30), rng.integers(10, 100, 30)])
+    fitted = fit_correction(features, features @ [1.2, 0.004])
+    assert list(fitted) == list(FEATURES)
+    assert fitted["table_ms"] == pytest.approx(1.2) and fitted["pieces"] == pytest.approx(0.004)
+    # Both coefficients are costs: a fit that would make one negative pins it at zero.
+    fitted = fit_correction(features, features @ [-0.02, 0.05])
+    assert fitted["table_ms"] == 0.0 and fitted["pieces"] > 0
+    fitted = fit_correction(features, features @ [1.1, -0.001])
+    assert fitted["table_ms"] > 0 and fitted["pieces"] == 0.0
+    with pytest.raises(GramError, match="at least 2 networks"):
+        fit_correction(features[:1], features[:1] @ [1.2, 0.004])
+
+
+def test_calibrated_table_saves_and_reloads(small_archs, hand_table, tmp_path):
+    measured = [0.9 * hand_table.predict(arch) + 0.003 * len(arch.pieces) for arch in small_archs]
+    assert hand_table.calibrate(small_archs, measured) == pytest.approx(
+        {"table_ms": 0.9, "pieces": 0.003}
+    )
+    path = hand_table.save(tmp_path / "lut.json")
+    saved = json.loads(path.read_text())
+    assert saved["version"] == 2 and saved["correction"]["networks"] == len(small_archs)
+    reloaded = LutBackend(path, measure_missing=False)
+    for arch, ms in zip(small_archs, measured, strict=True):
+        assert reloaded.predict(arch) == pytest.approx(ms)
+
+
+def test_version_1_table_still_loads(small_archs, hand_table, tmp_path):
+    path = tmp_path / "v1.json"
+    path.write_text(
+        json.dumps(
+            {
+                "format": "gramnas.latency_lut",
+                "version": 1,
+                "device": "cpu",
+                "runtime": "onnxruntime 1.18",
+                "measured_with": {"backend": "onnxruntime", "threads": 1},
+                "entries": hand_table.entries,
+            }
+        )
+    )
+    old = LutBackend(path, measure_missing=False)
+    assert old.correction is None and old.device == "cpu"
+    assert old.predict(small_archs[0]) == pytest.approx(hand_table.predict(small_archs[0]))
+    broken = json.loads(path.read_text()) | {"version": 2, "correction": {"coefficients": {}}}
+    path.write_text(json.dumps(broken))
+    with pytest.raises(GramError, match="malformed latency table"):
+        LutBackend(path)
 
 
 @pytest.mark.slow

@@ -1,20 +1,37 @@
-"""FBNet-style lookup-table latency: per-piece latencies measured once on the target, then summed.
+"""FBNet-style lookup-table latency: per-piece latencies measured once on the target, then summed, then corrected.
 
 Each piece of a network (a conv -> BN -> ELU node at its channels, resolution
 and stride; a concatenation; a max-pool; the head) is measured alone, as a
 one-piece model, with a measuring backend (ONNX Runtime by default, or TFLite
-or a phone over ADB). A prediction is the sum of the pieces' entries plus a
-fixed per-inference overhead (the latency of a model that does almost
+or a phone over ADB). The raw prediction is the sum of the pieces' entries plus
+a fixed per-inference overhead (the latency of a model that does almost
 nothing). Missing entries are measured and added, so a table fills itself
 during a search; it is a versioned JSON file that records device and runtime.
+
+The sum of isolated pieces departs from the whole network mostly by a cost
+per piece: the raw sum falls short on networks of many small pieces, most
+likely because in context each piece runs as several operators (ONNX
+Runtime: Conv, a layout reorder, Elu) whose dispatch the one-piece model's
+overhead does not match. (ONNX Runtime also joins a DAG's output
+concatenation into its hierarchy's, but those copies are well under 1% of
+the sum.) ``calibrate`` fits a per-device correction on a few whole networks
+measured end to end:
+
+    predicted_ms = a * table_ms + b * pieces        (a, b >= 0)
+
+where ``table_ms`` is the raw sum and ``pieces`` the number of pieces; until
+then ``a = 1, b = 0`` and predictions are the raw sum.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,7 +43,12 @@ from gramnas.latency.base import LatencyBackend, LatencyResult, require_architec
 from gramnas.model import ConvBNELU
 
 FORMAT = "gramnas.latency_lut"
-VERSION = 1
+VERSION = 2  # 2 adds "correction"; version 1 tables (no correction) still load
+READABLE_VERSIONS = (1, 2)
+
+# What the correction is linear in (see the module's docstring); IDENTITY leaves the raw sum.
+FEATURES = ("table_ms", "pieces")
+IDENTITY = {"table_ms": 1.0, "pieces": 0.0}
 
 
 class _Concat(nn.Module):
@@ -45,6 +67,10 @@ class _Overhead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x[:, :1, :1, :1] * 2.0
+
+
+def overhead_key(input_shape: tuple[int, int, int]) -> str:
+    return f"overhead @{'x'.join(map(str, input_shape))}"
 
 
 def piece_key(piece: Piece) -> str:
@@ -79,8 +105,38 @@ def piece_module(piece: Piece) -> tuple[nn.Module, tuple[int, int, int]]:
     return head, (piece.in_channels, h, w)
 
 
+def fit_correction(features: np.ndarray, measured_ms: np.ndarray) -> dict[str, float]:
+    """Non-negative coefficients that minimise the squared *relative* error.
+
+    ``features`` has one row per network, columns in ``FEATURES`` order. Both
+    coefficients are costs (per table millisecond, per piece), so neither may
+    be negative; on few or noisy networks an unbounded fit trades one against
+    the other. The bounded optimum is the best non-negative solution among
+    the least-squares problems that pin a subset of coefficients at zero.
+    """
+    features, measured_ms = np.asarray(features, float), np.asarray(measured_ms, float)
+    if len(measured_ms) < len(FEATURES):
+        raise field_error(
+            "latency",
+            f"calibration needs at least {len(FEATURES)} networks, got {len(measured_ms)}",
+            "calibrate on 10-20 networks",
+        )
+    relative = features / measured_ms[:, None]  # row i / y_i: residuals become relative errors
+    target = np.ones(len(measured_ms))
+    best, best_residual = np.zeros(len(FEATURES)), np.inf
+    for pinned_count in range(len(FEATURES)):
+        for pinned in itertools.combinations(range(len(FEATURES)), pinned_count):
+            free = [i for i in range(len(FEATURES)) if i not in pinned]
+            coefficients = np.zeros(len(FEATURES))
+            coefficients[free] = np.linalg.lstsq(relative[:, free], target, rcond=None)[0]
+            residual = float(np.sum((relative @ coefficients - target) ** 2))
+            if (coefficients >= 0).all() and residual < best_residual:
+                best, best_residual = coefficients, residual
+    return {name: float(c) for name, c in zip(FEATURES, best, strict=True)}
+
+
 class LutBackend(LatencyBackend):
-    """Predicts latency from a lookup table; measures and stores what the table lacks."""
+    """Predicts latency from a lookup table and its correction; measures and stores what the table lacks."""
 
     name = "lut"
 
@@ -97,6 +153,8 @@ class LutBackend(LatencyBackend):
         self.measure_options = dict(measure_options or {})
         self._measurer: LatencyBackend | None = None
         self.entries: dict[str, float] = {}
+        self.correction: dict[str, float] | None = None  # None: the raw sum (IDENTITY)
+        self.calibration_networks = 0
         self.device = ""
         self.runtime = ""
         if self.path and self.path.exists():
@@ -105,7 +163,7 @@ class LutBackend(LatencyBackend):
     # --- the table ----------------------------------------------------------------------
 
     def _load(self, path: Path) -> None:
-        data = read_versioned_json(path, FORMAT, VERSION)
+        data = read_versioned_json(path, FORMAT, READABLE_VERSIONS)
         try:
             measured_with = data["measured_with"]
             if measured_with["backend"] != self.measure_with:
@@ -115,6 +173,12 @@ class LutBackend(LatencyBackend):
                 )
             self.entries = {str(k): float(v) for k, v in data["entries"].items()}
             self.device, self.runtime = str(data["device"]), str(data["runtime"])
+            correction = data.get("correction")  # absent in version 1
+            if correction is not None:
+                self.correction = {
+                    name: float(correction["coefficients"][name]) for name in FEATURES
+                }
+                self.calibration_networks = int(correction["networks"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise GramError(f"{path}: malformed latency table ({exc!r})") from None
 
@@ -122,6 +186,9 @@ class LutBackend(LatencyBackend):
         target = Path(path) if path else self.path
         if target is None:
             raise field_error("latency.path", "no file to save the table to", "pass path=...")
+        correction = None
+        if self.correction is not None:
+            correction = {"coefficients": self.correction, "networks": self.calibration_networks}
         write_json_atomic(
             target,
             {
@@ -130,10 +197,20 @@ class LutBackend(LatencyBackend):
                 "device": self.device,
                 "runtime": self.runtime,
                 "measured_with": {"backend": self.measure_with, **self.measure_options},
+                "correction": correction,
                 "entries": dict(sorted(self.entries.items())),
             },
         )
         return target
+
+    def _measure_whole(
+        self, module: nn.Module | Architecture, input_shape: tuple[int, ...] | None
+    ) -> float:
+        if self._measurer is None:
+            self._measurer = get_backend(self.measure_with, **self.measure_options)
+        result = self._measurer.measure(module, input_shape)
+        self.device, self.runtime = result.device, f"{result.backend} {result.runtime_version}"
+        return result.median_ms
 
     def _measure_entry(
         self, key: str, module: nn.Module, input_shape: tuple[int, int, int]
@@ -144,14 +221,10 @@ class LutBackend(LatencyBackend):
                 f"the table has no entry {key!r}",
                 "set measure_missing=true or fill the table",
             )
-        if self._measurer is None:
-            self._measurer = get_backend(self.measure_with, **self.measure_options)
-        result = self._measurer.measure(module.eval(), input_shape)
-        self.device, self.runtime = result.device, f"{result.backend} {result.runtime_version}"
-        return result.median_ms
+        return self._measure_whole(module.eval(), input_shape)
 
     def overhead_ms(self, input_shape: tuple[int, int, int]) -> float:
-        key = f"overhead @{'x'.join(map(str, input_shape))}"
+        key = overhead_key(input_shape)
         if key not in self.entries:
             self.entries[key] = self._measure_entry(key, _Overhead(), input_shape)
         return self.entries[key]
@@ -166,13 +239,33 @@ class LutBackend(LatencyBackend):
 
     # --- prediction ---------------------------------------------------------------------
 
-    def predict(self, arch: Architecture) -> float:
+    def features(self, arch: Architecture) -> dict[str, float]:
+        """The ``FEATURES`` of ``arch`` from the table; missing entries are measured and saved."""
         size_before = len(self.entries)
         overhead = self.overhead_ms(arch.input_shape)
-        total = overhead + sum(self.entry_ms(piece, overhead) for piece in arch.pieces)
+        table_ms = overhead + sum(self.entry_ms(piece, overhead) for piece in arch.pieces)
         if self.path and len(self.entries) > size_before:
             self.save()
-        return total
+        return {"table_ms": table_ms, "pieces": float(len(arch.pieces))}
+
+    def predict(self, arch: Architecture, calibrated: bool = True) -> float:
+        """``coefficients . features``: the table's raw sum, corrected if calibrated (and asked)."""
+        coefficients = self.correction if calibrated and self.correction is not None else IDENTITY
+        features = self.features(arch)
+        return sum(coefficients[name] * features[name] for name in FEATURES)
+
+    def calibrate(
+        self, archs: Sequence[Architecture], measured_ms: Sequence[float] | None = None
+    ) -> dict[str, float]:
+        """Fit the correction on whole networks measured end to end (by ``measure_with`` unless given)."""
+        if measured_ms is None:
+            measured_ms = [self._measure_whole(arch, None) for arch in archs]
+        rows = [[self.features(arch)[name] for name in FEATURES] for arch in archs]
+        self.correction = fit_correction(np.asarray(rows), np.asarray(measured_ms))
+        self.calibration_networks = len(archs)
+        if self.path:
+            self.save()
+        return self.correction
 
     def measure(
         self,
