@@ -83,7 +83,7 @@ class Piece:
 
 @dataclass(frozen=True)
 class Architecture:
-    """A complete network description; see the README for the JSON format."""
+    """A complete network description; its JSON format is in docs/formats.md."""
 
     input_shape: tuple[int, int, int]
     num_classes: int
