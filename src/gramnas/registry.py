@@ -60,10 +60,6 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def register_model(name: str, spec: SwiftNetSpec) -> None:
-    _MODELS[name] = spec
-
-
 def available_metagraphs() -> list[str]:
     return sorted(p.parent.name for p in METAGRAPHS_DIR.glob("*/metagraph.json"))
 

@@ -99,11 +99,6 @@ class SearchSpace:
         """E = n(n-1)/2 possible edges per DAG."""
         return self.nodes * (self.nodes - 1) // 2
 
-    def replace(self, **changes: Any) -> SearchSpace:
-        data = self.to_dict()
-        data.update(changes)
-        return SearchSpace.from_dict(data)
-
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["operations"] = list(self.operations)

@@ -77,7 +77,10 @@ class ProxyTrainer:
         }
 
     def train(self, arch: Architecture, seed: int, callbacks: Sequence[Callback] = ()) -> ProxyRun:
-        """Fit from scratch and validate; callbacks see both stages (the meta-graph update runs on validation end)."""
+        """Fit from scratch and validate; callbacks see both stages.
+
+        The meta-graph update comes later, in the search's own process (``MetaGraphUpdate``).
+        """
         start = time.perf_counter()
         # Hundreds of Trainers, in this process or a worker: their notices would drown the progress bar.
         for name in ("lightning.pytorch", "lightning.fabric"):
