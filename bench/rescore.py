@@ -14,6 +14,9 @@ It also prints the split-half reliability of the run's own edge effects: the
 logged advantages of the odd and of the even iterations each give every edge a
 mean advantage; their correlation over edges tried in both halves says how
 much of an effect estimate is signal (near 0: pruning by effect picks noise).
+The same for the edges' mean proxy accuracy, before and after removing its
+linear trend in network size (ln MACs, edge count) and iteration: what is
+left is what an edge adds beyond making the network bigger.
 
 Run: .venv/bin/python bench/rescore.py <run dir> [--exponents -0.07 -0.15 -0.3 -0.6 -1.0]
 """
@@ -53,16 +56,33 @@ def replay(run: MetaGraph, records: list[dict], exponent: float, metric: str) ->
     return metagraph
 
 
-def split_half_reliability(run: MetaGraph, records: list[dict]) -> tuple[float, int]:
-    """Pearson r of the edges' mean logged advantage in odd vs even iterations, and the edge count."""
+def split_half_reliability(
+    run: MetaGraph, records: list[dict], values: np.ndarray
+) -> tuple[float, int]:
+    """Pearson r of the edges' mean ``values`` (one per record) in odd vs even iterations, and the edge count."""
     halves = [MetaGraph.create(run.space, seed=run.seed) for _ in range(2)]
-    for record in records:
-        if record["status"] == "ok" and record["advantage"]:
-            arch = Architecture.from_dict(record["architecture"])
-            halves[record["iteration"] % 2].reinforce(arch, record["advantage"])
+    for record, value in zip(records, values, strict=True):
+        halves[record["iteration"] % 2].reinforce(
+            Architecture.from_dict(record["architecture"]), float(value)
+        )
     both = (halves[0].tried > 0) & (halves[1].tried > 0)
     means = [h.advantage_sum[both] / h.tried[both] for h in halves]
     return float(np.corrcoef(*means)[0, 1]), int(both.sum())
+
+
+def size_trend(records: list[dict]) -> tuple[np.ndarray, float]:
+    """Proxy accuracy less its linear trend in ln MACs, edge count and iteration, and that trend's R^2."""
+    accuracy = np.array([r["accuracy"] for r in records])
+    covariates = np.column_stack(
+        [
+            np.ones(len(records)),
+            np.log([r["macs"] for r in records]),
+            [Architecture.from_dict(r["architecture"]).num_edges for r in records],
+            [r["iteration"] for r in records],
+        ]
+    )
+    residual = accuracy - covariates @ np.linalg.lstsq(covariates, accuracy, rcond=None)[0]
+    return residual, float(1 - residual.var() / accuracy.var())
 
 
 def identity_hierarchies(metagraph: MetaGraph, levels: tuple[float, ...]) -> list[str]:
@@ -94,11 +114,22 @@ def main() -> None:
         f"{args.run}: {len(records)} candidates; effective edges per DAG at the end "
         f"{effective.min():.1f}-{effective.max():.1f} of {run.space.num_edges}\n"
     )
-    r, edges = split_half_reliability(run, records)
+    ok = [r for r in records if r["status"] == "ok" and r["advantage"]]
+    residual, r2 = size_trend(ok)
+    accuracy = np.array([r["accuracy"] for r in ok])
+    print(f"R^2 of proxy accuracy on ln MACs, edge count and iteration: {r2:.2f}\n")
     print(
-        f"split-half reliability of the edge effects: r = {r:.2f} over {edges} edges tried in "
-        f"both halves (Spearman-Brown, whole log: {2 * r / (1 + r):.2f})\n"
+        "| edge effect on | split-half r | edges tried in both halves | whole log (Spearman-Brown) |"
     )
+    print("|---|---|---|---|")
+    for name, values in (
+        ("logged advantage (the `effect` score)", np.array([r["advantage"] for r in ok])),
+        ("proxy accuracy", accuracy - accuracy.mean()),
+        ("proxy accuracy beyond the size trend", residual),
+    ):
+        r, edges = split_half_reliability(run, ok, values)
+        print(f"| {name} | {r:.2f} | {edges} | {2 * r / (1 + r):.2f} |")
+    print()
     header = " / ".join(f"{level:g}" for level in LEVELS)
     print(
         f"| MnasNet exponent on {args.metric} | MMACs at levels {header} | identity hierarchies at <= 0.5 |"
