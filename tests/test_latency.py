@@ -166,37 +166,43 @@ def hand_table(small_archs):
 
 
 def test_lut_prediction_is_the_documented_function_of_table_and_correction(small_archs, hand_table):
+    correction = {"conv_ms": 1.3, "other_ms": 0.5, "pieces": 0.002}
     for arch in small_archs:
-        raw = 0.05 + sum(hand_table.entries[piece_key(piece)] for piece in arch.pieces)
+        entries = [(p.kind, hand_table.entries[piece_key(p)]) for p in arch.pieces]
+        conv_ms = sum(ms for kind, ms in entries if kind == "conv")
+        other_ms = 0.05 + sum(ms for kind, ms in entries if kind != "conv")  # with the overhead
+        assert conv_ms > 0 and other_ms > 0.05
         hand_table.correction = None
-        assert hand_table.predict(arch) == pytest.approx(raw)  # uncalibrated: the raw sum
-        hand_table.correction = {"table_ms": 1.3, "pieces": 0.002}
-        assert hand_table.predict(arch, calibrated=False) == pytest.approx(raw)
+        assert hand_table.predict(arch) == pytest.approx(conv_ms + other_ms)  # the raw sum
+        hand_table.correction = correction
+        assert hand_table.predict(arch, calibrated=False) == pytest.approx(conv_ms + other_ms)
         assert hand_table.measure(arch).median_ms == pytest.approx(
-            1.3 * raw + 0.002 * len(arch.pieces)
+            1.3 * conv_ms + 0.5 * other_ms + 0.002 * len(arch.pieces)
         )
 
 
 def test_correction_fit_recovers_known_coefficients():
     rng = np.random.default_rng(0)
-    features = np.column_stack([rng.uniform(0.5, 10, 30), rng.integers(10, 100, 30)])
-    fitted = fit_correction(features, features @ [1.2, 0.004])
+    features = np.column_stack(
+        [rng.uniform(0.5, 10, 30), rng.uniform(0.1, 2, 30), rng.integers(10, 100, 30)]
+    )
+    fitted = fit_correction(features, features @ [1.2, 0.5, 0.004])
     assert list(fitted) == list(FEATURES)
-    assert fitted["table_ms"] == pytest.approx(1.2) and fitted["pieces"] == pytest.approx(0.004)
-    # Both coefficients are costs: a fit that would make one negative pins it at zero.
-    fitted = fit_correction(features, features @ [-0.02, 0.05])
-    assert fitted["table_ms"] == 0.0 and fitted["pieces"] > 0
-    fitted = fit_correction(features, features @ [1.1, -0.001])
-    assert fitted["table_ms"] > 0 and fitted["pieces"] == 0.0
-    with pytest.raises(GramError, match="at least 2 networks"):
-        fit_correction(features[:1], features[:1] @ [1.2, 0.004])
+    assert list(fitted.values()) == pytest.approx([1.2, 0.5, 0.004])
+    # The coefficients are costs: a fit that would make one negative pins it at zero.
+    fitted = fit_correction(features, features @ [-0.02, 0.5, 0.05])
+    assert fitted["conv_ms"] == 0.0 and fitted["other_ms"] > 0 and fitted["pieces"] > 0
+    fitted = fit_correction(features, features @ [1.1, 0.5, -0.001])
+    assert fitted["pieces"] == 0.0 and fitted["conv_ms"] > 0 and fitted["other_ms"] > 0
+    with pytest.raises(GramError, match="at least 3 networks"):
+        fit_correction(features[:2], features[:2] @ [1.2, 0.5, 0.004])
 
 
 def test_calibrated_table_saves_and_reloads(small_archs, hand_table, tmp_path):
-    measured = [0.9 * hand_table.predict(arch) + 0.003 * len(arch.pieces) for arch in small_archs]
-    assert hand_table.calibrate(small_archs, measured) == pytest.approx(
-        {"table_ms": 0.9, "pieces": 0.003}
-    )
+    truth = {"conv_ms": 0.9, "other_ms": 0.6, "pieces": 0.003}
+    features = [hand_table.features(arch) for arch in small_archs]
+    measured = [sum(truth[name] * f[name] for name in FEATURES) for f in features]
+    assert hand_table.calibrate(small_archs, measured) == pytest.approx(truth)
     path = hand_table.save(tmp_path / "lut.json")
     saved = json.loads(path.read_text())
     assert saved["version"] == 2 and saved["correction"]["networks"] == len(small_archs)

@@ -8,19 +8,26 @@ a fixed per-inference overhead (the latency of a model that does almost
 nothing). Missing entries are measured and added, so a table fills itself
 during a search; it is a versioned JSON file that records device and runtime.
 
-The sum of isolated pieces departs from the whole network mostly by a cost
-per piece: the raw sum falls short on networks of many small pieces, most
-likely because in context each piece runs as several operators (ONNX
-Runtime: Conv, a layout reorder, Elu) whose dispatch the one-piece model's
-overhead does not match. (ONNX Runtime also joins a DAG's output
-concatenation into its hierarchy's, but those copies are well under 1% of
-the sum.) ``calibrate`` fits a per-device correction on a few whole networks
-measured end to end:
+The sum of isolated pieces departs from the whole network in two ways,
+which ``calibrate`` fits per device on a few whole networks measured end to end:
 
-    predicted_ms = a * table_ms + b * pieces        (a, b >= 0)
+- A cost per piece: the raw sum falls short on networks of many small
+  pieces, most likely because in context each piece runs as several
+  operators (ONNX Runtime: Conv, a layout reorder, Elu) whose dispatch the
+  one-piece model's overhead does not match.
+- Memory-bound pieces (concatenations, max-pools, the head) timed alone pay
+  layout changes that the whole network shares or skips: LiteRT wraps each
+  NCHW one-piece model in two transposes, which doubles a max-pool's time.
+  Conv pieces pay them in context too (LiteRT runs the ELU in NCHW).
 
-where ``table_ms`` is the raw sum and ``pieces`` the number of pieces; until
-then ``a = 1, b = 0`` and predictions are the raw sum.
+(ONNX Runtime also joins a DAG's output concatenation into its hierarchy's;
+those copies are under 1% of the sum.) The calibrated prediction is
+
+    predicted_ms = a * conv_ms + b * other_ms + c * pieces        (a, b, c >= 0)
+
+where ``conv_ms`` sums the conv pieces' entries, ``other_ms`` the fixed
+overhead and the other pieces' entries, and ``pieces`` counts the pieces;
+until calibrated, ``a = b = 1, c = 0``: the raw sum.
 """
 
 from __future__ import annotations
@@ -47,8 +54,8 @@ VERSION = 2  # 2 adds "correction"; version 1 tables (no correction) still load
 READABLE_VERSIONS = (1, 2)
 
 # What the correction is linear in (see the module's docstring); IDENTITY leaves the raw sum.
-FEATURES = ("table_ms", "pieces")
-IDENTITY = {"table_ms": 1.0, "pieces": 0.0}
+FEATURES = ("conv_ms", "other_ms", "pieces")
+IDENTITY = {"conv_ms": 1.0, "other_ms": 1.0, "pieces": 0.0}
 
 
 class _Concat(nn.Module):
@@ -108,10 +115,10 @@ def piece_module(piece: Piece) -> tuple[nn.Module, tuple[int, int, int]]:
 def fit_correction(features: np.ndarray, measured_ms: np.ndarray) -> dict[str, float]:
     """Non-negative coefficients that minimise the squared *relative* error.
 
-    ``features`` has one row per network, columns in ``FEATURES`` order. Both
-    coefficients are costs (per table millisecond, per piece), so neither may
+    ``features`` has one row per network, columns in ``FEATURES`` order. The
+    coefficients are costs (per table millisecond, per piece), so none may
     be negative; on few or noisy networks an unbounded fit trades one against
-    the other. The bounded optimum is the best non-negative solution among
+    another. The bounded optimum is the best non-negative solution among
     the least-squares problems that pin a subset of coefficients at zero.
     """
     features, measured_ms = np.asarray(features, float), np.asarray(measured_ms, float)
@@ -243,10 +250,14 @@ class LutBackend(LatencyBackend):
         """The ``FEATURES`` of ``arch`` from the table; missing entries are measured and saved."""
         size_before = len(self.entries)
         overhead = self.overhead_ms(arch.input_shape)
-        table_ms = overhead + sum(self.entry_ms(piece, overhead) for piece in arch.pieces)
+        features = {"conv_ms": 0.0, "other_ms": overhead, "pieces": float(len(arch.pieces))}
+        for piece in arch.pieces:
+            features["conv_ms" if piece.kind == "conv" else "other_ms"] += self.entry_ms(
+                piece, overhead
+            )
         if self.path and len(self.entries) > size_before:
             self.save()
-        return {"table_ms": table_ms, "pieces": float(len(arch.pieces))}
+        return features
 
     def predict(self, arch: Architecture, calibrated: bool = True) -> float:
         """``coefficients . features``: the table's raw sum, corrected if calibrated (and asked)."""
