@@ -8,6 +8,7 @@ and saves that model's architecture.json.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import hydra
@@ -17,6 +18,7 @@ from omegaconf import DictConfig
 
 from gramnas.cli import one_line_errors
 from gramnas.counting import count_macs, count_params
+from gramnas.errors import field_error, require_int
 from gramnas.pruning import derive, level_for_budget, profile_levels
 from gramnas.registry import load_metagraph
 
@@ -28,6 +30,8 @@ def main(cfg: DictConfig) -> None:
 
 
 def profile(cfg: DictConfig) -> list[dict[str, float]]:
+    levels = level_grid(cfg.levels)
+    macs, params = (budget_value(f"budget.{k}", cfg.budget[k]) for k in ("macs", "params"))
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     metagraph = load_metagraph(cfg.metagraph)
@@ -40,7 +44,6 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
         num_classes=cfg.num_classes or space.num_classes,
         stem=tuple(cfg.stem),
     )
-    levels = np.linspace(cfg.levels.start, cfg.levels.stop, cfg.levels.num).round(4)
     latency = instantiate(cfg.latency) if cfg.get("latency") else None
     rows = []
     for p in profile_levels(metagraph, levels, cfg.upscale, **options):
@@ -67,9 +70,7 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
     )
     print(f"profile of {len(rows)} levels: {run_dir / 'profile.csv'}")
 
-    if cfg.budget.macs is not None or cfg.budget.params is not None:
-        macs = None if cfg.budget.macs is None else int(float(cfg.budget.macs))
-        params = None if cfg.budget.params is None else int(float(cfg.budget.params))
+    if macs is not None or params is not None:
         level = level_for_budget(
             metagraph, macs=macs, params=params, levels=levels, upscale=cfg.upscale, **options
         )
@@ -81,6 +82,29 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
             f"(architecture {arch.id}: {run_dir / 'architecture.json'})"
         )
     return rows
+
+
+def level_grid(levels: DictConfig) -> np.ndarray:
+    """``levels.num`` prune levels from ``levels.start`` to ``levels.stop``, checked before any work."""
+    num = require_int("levels.num", levels.num, 1)
+    for name in ("start", "stop"):
+        value = levels[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise field_error(f"levels.{name}", f"must be a level in [0, 1], got {value!r}")
+    return np.linspace(levels.start, levels.stop, num).round(4)
+
+
+def budget_value(field: str, value: object) -> int | None:
+    """A budget given as 12e6, 12000000 or "12e6"; null: none."""
+    if value is None:
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise field_error(field, f"must be a positive number or null, got {value!r}")
+    return int(number)
 
 
 def plot_profile(rows: list[dict[str, float]], path: Path, title: str) -> None:

@@ -7,6 +7,7 @@ hands them to :class:`gramnas.search.runner.GramSearch`.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import hydra
@@ -35,20 +36,24 @@ def main(cfg: DictConfig) -> None:
 
 
 def search(cfg: DictConfig) -> MetaGraph:
-    """The whole search, holding its run directory from the first write to the last."""
+    """The whole search, holding its run directory from the first write to the last.
+
+    Bad input stops it before the run directory changes: the search settings
+    are checked here, the data, meta-graph, reward, latency and proxy recipe
+    as :func:`search_in` builds them, before it writes.
+    """
+    settings = search_settings(cfg)
     run_dir, resume = run_directory(cfg)
     with lock_run_dir(run_dir):
         if not resume:
             refuse_existing_run(run_dir)
-        return search_in(cfg, run_dir, resume)
+        return search_in(cfg, settings, run_dir, resume)
 
 
-def search_in(cfg: DictConfig, run_dir: Path, resume: bool) -> MetaGraph:
+def search_in(cfg: DictConfig, settings: SearchSettings, run_dir: Path, resume: bool) -> MetaGraph:
     datamodule = instantiate(cfg.data)
     metagraph = resume_or_create(cfg, datamodule, run_dir, resume)
     proxy_data = datamodule.proxy_data(cfg.search.proxy_train, cfg.search.proxy_val, metagraph.seed)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-
     update = instantiate(cfg.callbacks.metagraph_update)(
         metagraph=metagraph, reward=instantiate(cfg.reward), advantage=instantiate(cfg.advantage)
     )
@@ -56,25 +61,23 @@ def search_in(cfg: DictConfig, run_dir: Path, resume: bool) -> MetaGraph:
         instantiate(c) for key, c in cfg.callbacks.items() if key != "metagraph_update"
     ]
     latency = [instantiate(cfg.latency, **d) for d in cfg.search.latency_devices or [{}]]
+    proxy = ProxyTrainer(proxy_data, instantiate(cfg.proxy))
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    settings = SearchSettings(
-        iterations=cfg.search.iterations,
-        workers=cfg.search.workers,
-        max_macs=cfg.search.max_macs,
-        max_redraws=cfg.search.max_redraws,
-        on_failure=cfg.search.on_failure,
-        derive_levels=list(cfg.search.derive_levels),
-        probe_every=cfg.search.probe_every,
-    )
-    proxy = ProxyTrainer(proxy_data, instantiate(cfg.proxy))
     with instantiate(
         cfg.executor, proxy=proxy, latency=latency, callbacks=candidate_callbacks
     ) as executor:
         GramSearch(metagraph, executor, update, settings, run_dir, loggers).run()
     print(f"meta-graph: {run_dir / METAGRAPH_FILE}")
     return metagraph
+
+
+def search_settings(cfg: DictConfig) -> SearchSettings:
+    """The loop's settings, checked before anything is read or written."""
+    search = OmegaConf.to_container(cfg.search, resolve=True)
+    return SearchSettings(**{f.name: search[f.name] for f in fields(SearchSettings)})
 
 
 def run_directory(cfg: DictConfig) -> tuple[Path, bool]:

@@ -176,6 +176,17 @@ def test_diverging_candidates_get_the_failure_outcome(tmp_path, outcome):
         )
 
 
+def test_a_search_whose_first_candidates_all_fail_stops(tmp_path):
+    """A broken setup is not a search: it stops with one line once the first N candidates failed."""
+    with pytest.raises(GramError, match=r"search\.max_initial_failures: the first 2") as error:
+        run_search(
+            tmp_path, "run", "search.iterations=4", "proxy.optimizer.lr=1e30",
+            "search.max_initial_failures=2", *DETERMINISTIC,
+        )  # fmt: skip
+    assert "NonFiniteLoss" in str(error.value) and "\n" not in str(error.value)
+    assert [r["iteration"] for r in logs.read_records(tmp_path / "run")] == [0, 1]
+
+
 def test_wandb_offline_writes_a_run(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")

@@ -2,29 +2,49 @@
 
 from __future__ import annotations
 
+import errno
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.tree import Tree
 
-from gramnas.errors import GramError
+from gramnas.errors import GramError, field_error
 
+_WRITE_ELSEWHERE = "check its permissions or write elsewhere (hydra.run.dir, --out)"
+FILE_SYSTEM_REFUSALS = {
+    errno.EACCES: _WRITE_ELSEWHERE,
+    errno.EPERM: _WRITE_ELSEWHERE,
+    errno.EROFS: _WRITE_ELSEWHERE,
+    errno.ENOSPC: "free some space or write elsewhere; an interrupted search resumes",
+    errno.EDQUOT: "free some space or write elsewhere; an interrupted search resumes",
+}
 CONFIG_TREE_FILE = "config_tree.log"
 LOG_WIDTH = 200  # where output is not a terminal: wide, so that YAML lines stay whole
 
 
 def _gram_error_in(exc: BaseException) -> GramError | None:
-    """The GramError that caused ``exc``, also when Hydra's instantiate wrapped it."""
+    """The bad input that caused ``exc``, also when Hydra's instantiate wrapped it.
+
+    A GramError, a mandatory config value left out (``???``), or a file system
+    that refuses a write (read-only, full): the user's to fix, not a bug.
+    """
     seen = set()
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, GramError):
             return exc
+        if isinstance(exc, MissingMandatoryValue):
+            return field_error(exc.full_key, "has no value", f"set {exc.full_key}=<value>")
+        if isinstance(exc, OSError) and exc.errno in FILE_SYSTEM_REFUSALS:
+            return GramError(f"{exc.filename}: {exc.strerror}; {FILE_SYSTEM_REFUSALS[exc.errno]}")
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return None
@@ -75,3 +95,26 @@ def _console(file: IO[str] | None = None) -> Console:
 
 def _yaml(text: str) -> Syntax:
     return Syntax(text.rstrip(), "yaml", word_wrap=True, background_color="default")
+
+
+class WritableOutput(Callback):
+    """Hydra callback: an output directory that cannot be written fails in one line.
+
+    Hydra creates the directory and writes ``.hydra/`` before any entry point
+    runs, so a read-only or missing parent would end in Hydra's traceback.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _require_writable("hydra.run.dir", config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _require_writable("hydra.sweep.dir", config.hydra.sweep.dir)
+
+
+def _require_writable(field: str, directory: str) -> None:
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as exc:
+        print(f"error: {field}: cannot write to {directory} ({exc.strerror})", file=sys.stderr)
+        sys.exit(2)

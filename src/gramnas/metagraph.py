@@ -18,7 +18,7 @@ import numpy as np
 
 from gramnas.architecture import Architecture, Dag, Node
 from gramnas.counting import count_macs
-from gramnas.errors import GramError, field_error
+from gramnas.errors import GramError, field_error, require_int
 from gramnas.jsonio import read_versioned_json, write_json_atomic
 from gramnas.space import INPUT_OP, SearchSpace, parse_operation
 
@@ -108,8 +108,11 @@ class MetaGraph:
                 raise GramError(f"ops: node 0 of every DAG must be {INPUT_OP!r}")
             for op in ops[1:]:
                 parse_operation(op, "ops")
+        require_int("iteration", self.iteration, 0)
         validate_hyperparameters(
+            seed=self.seed,
             alpha=self.alpha,
+            beta=self.beta,
             beta_momentum=self.beta_momentum,
             density=self.density,
             pi_min=self.pi_min,
@@ -119,7 +122,7 @@ class MetaGraph:
     @classmethod
     def create(cls, space: SearchSpace, seed: int = 0, **hyperparameters: Any) -> MetaGraph:
         """Random DAG instantiation: seeded node operations, uniform normalised weights."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(require_int("search.seed", seed, 0))
         ops = [
             [
                 INPUT_OP,
@@ -362,8 +365,17 @@ def scale_channels(channels: int, upscale: float, max_channels: int | None) -> i
 
 
 def validate_hyperparameters(
-    alpha: float, beta_momentum: float, density: float, pi_min: float, pi_max: float
+    seed: int,
+    alpha: float,
+    beta: float,
+    beta_momentum: float,
+    density: float,
+    pi_min: float,
+    pi_max: float,
 ) -> None:
+    require_int("search.seed", seed, 0)
+    if not (isinstance(beta, (int, float)) and not isinstance(beta, bool) and math.isfinite(beta)):
+        raise field_error("search.beta", f"must be a finite number, got {beta!r}")
     if not (isinstance(alpha, (int, float)) and alpha > 0 and math.isfinite(alpha)):
         raise field_error("search.alpha", f"must be a positive number, got {alpha!r}")
     if not (isinstance(beta_momentum, (int, float)) and 0 <= beta_momentum <= 1):

@@ -21,6 +21,7 @@ COLUMNS = (
     "data",
     "run",
 )
+REQUIRED = {"model": str, "top1": (int, float), "macs": (int, float)}  # the table's order, the plot
 
 
 def collect_runs(sweep_dir: str | Path) -> list[dict[str, Any]]:
@@ -34,6 +35,15 @@ def collect_runs(sweep_dir: str | Path) -> list[dict[str, Any]]:
             metrics = json.loads(path.read_text())
         except json.JSONDecodeError:
             raise GramError(f"{path}: not valid JSON; the run is damaged") from None
+        missing = [
+            key
+            for key, kind in REQUIRED.items()
+            if not isinstance(metrics, dict) or not isinstance(metrics.get(key), kind)
+        ]
+        if missing:
+            raise GramError(
+                f"{path}: no {', '.join(missing)}; the run is unfinished or damaged, move it out"
+            )
         rows.append(
             {**{k: metrics.get(k) for k in COLUMNS}, "run": str(path.parent.relative_to(root))}
         )
@@ -59,6 +69,8 @@ def _cell(value: Any) -> str:
 def write_summary(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
     """``results.csv``, ``results.md`` and ``accuracy_vs_macs.png`` in ``out_dir``."""
     out = Path(out_dir)
+    if not out.is_dir():
+        raise GramError(f"{out}: not a folder; create it, or write into the sweep directory")
     with open(out / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)
         writer.writeheader()

@@ -86,11 +86,21 @@ class SearchSettings:
     on_failure: str = "lowest"
     derive_levels: Sequence[float] = PAPER_LEVELS
     probe_every: int = 0  # re-train the probe network after every this many iterations; 0: never
+    max_initial_failures: int = 5  # stop when the first this many candidates all fail; 0: never
 
     def __post_init__(self) -> None:
         require_int("search.iterations", self.iterations, 0)
         require_int("search.workers", self.workers, 1)
+        require_int("search.max_redraws", self.max_redraws, 0)
         require_int("search.probe_every", self.probe_every, 0)
+        require_int("search.max_initial_failures", self.max_initial_failures, 0)
+        levels = self.derive_levels
+        if not isinstance(levels, (list, tuple)) or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1 for x in levels
+        ):
+            raise field_error(
+                "search.derive_levels", f"must be a list of levels in [0, 1], got {levels!r}"
+            )
         if self.on_failure not in FAILURE_OUTCOMES:
             raise field_error(
                 "search.on_failure",
@@ -225,11 +235,13 @@ class GramSearch:
                 )
                 self.probe_if_due()  # a resumed run may have stopped between a checkpoint and its probe
                 while self.metagraph.iteration < self.settings.iterations:
-                    for record in self.step():
+                    records = self.step()
+                    for record in records:
                         self._log_metrics(record)
                         if record["reward"] is not None:
                             best = max(best, record["reward"])
                         bar.update(task, advance=1, best=best, beta=self.metagraph.beta)
+                    self._stop_if_every_first_candidate_failed(len(records))
                     self._warn()
                     self.probe_if_due()
             self.finish()
@@ -398,6 +410,26 @@ class GramSearch:
         write_level_profile(self.run_dir, rows, note)
         plot_level_profile(rows, self.run_dir / f"{LEVEL_PROFILE}.png", PAPER_LEVELS)
         return f"{note} Table: {LEVEL_PROFILE}.md."
+
+    def _stop_if_every_first_candidate_failed(self, batch_size: int) -> None:
+        """Stop once the first ``max_initial_failures`` candidates have all failed.
+
+        Then the setup is broken (no device, a recipe that cannot train), not
+        the candidates: going on would update the meta-graph from latency alone
+        and report a meaningless search as a success. Checked once, by the batch
+        that completes them, so a resumed run is not stopped again.
+        """
+        n = self.settings.max_initial_failures
+        done = len(self.records)
+        if not n or not done - batch_size < n <= done:
+            return
+        errors = [r["error"] for r in self.records[:n]]
+        if all(errors):
+            raise field_error(
+                "search.max_initial_failures",
+                f"the first {n} candidates all failed, the first with {errors[0]}",
+                "fix the setup (proxy, trainer, latency, data) and start a new search",
+            )
 
     def _warn(self) -> None:
         """Log each warning once per DAG and condition; a long search would repeat it every batch."""

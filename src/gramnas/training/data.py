@@ -26,8 +26,9 @@ from torch.utils.data import (
     TensorDataset,
 )
 from torchvision.datasets import ImageFolder  # loaded by Lightning anyway
+from torchvision.datasets.folder import default_loader
 
-from gramnas.errors import GramError, field_error
+from gramnas.errors import GramError, field_error, require_int
 
 
 @dataclass
@@ -122,12 +123,10 @@ class ImageDataModule(L.LightningDataModule):
 
     def proxy_data(self, train_size: int, val_size: int, seed: int) -> ProxyData:
         """Seeded, disjoint subsets of the training split, without augmentation."""
+        require_int("search.proxy_train", train_size, 1)
+        require_int("search.proxy_val", val_size, 1)
         dataset = self.dataset(train=True, augment=False)
         total = len(dataset)  # type: ignore[arg-type]
-        if train_size < 1 or val_size < 1:
-            raise field_error(
-                "search.proxy_train/proxy_val", f"must be >= 1, got {train_size}, {val_size}"
-            )
         if train_size + val_size > total:
             raise field_error(
                 "search.proxy_train + search.proxy_val",
@@ -412,7 +411,24 @@ class ClassFolder(ImageFolder):
         self, root: Path, classes: Sequence[str], transform: Any, allow_empty: bool
     ) -> None:
         self.known_classes = list(classes)
-        super().__init__(str(root), transform=transform, allow_empty=allow_empty)
+        try:
+            super().__init__(
+                str(root), transform=transform, loader=load_image, allow_empty=allow_empty
+            )
+        except FileNotFoundError as exc:  # a class folder without images
+            raise field_error("data.root", f"{root}: {str(exc).splitlines()[0]}") from None
 
     def find_classes(self, directory: str | Path) -> tuple[list[str], dict[str, int]]:
         return self.known_classes, {name: i for i, name in enumerate(self.known_classes)}
+
+
+def load_image(path: str) -> Any:
+    """An RGB image; a file that is not one fails in one line naming it, not in PIL's traceback."""
+    try:
+        return default_loader(path)
+    except OSError as exc:
+        raise field_error(
+            "data.root",
+            f"{path} is not a readable image ({type(exc).__name__})",
+            "replace or remove it",
+        ) from None

@@ -9,6 +9,7 @@ scratch, so one fixed configuration is instantiated per candidate.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -19,9 +20,10 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from gramnas.architecture import Architecture
-from gramnas.errors import require_int
+from gramnas.errors import field_error, require_int
 from gramnas.model import build_model
 from gramnas.training.data import ProxyData, tensor_loader
 from gramnas.training.module import ClassificationModule, OptimizerFactory
@@ -50,6 +52,15 @@ class ProxyRecipe:
     def __post_init__(self) -> None:
         require_int("proxy.epochs", self.epochs, 1)
         require_int("proxy.batch_size", self.batch_size, 1)
+        lr = getattr(self.optimizer, "keywords", {}).get("lr")
+        if lr is not None and not (
+            isinstance(lr, (int, float)) and not isinstance(lr, bool) and 0 < lr < math.inf
+        ):
+            raise field_error("proxy.optimizer.lr", f"must be a positive number, got {lr!r}")
+        try:  # every candidate would fail the same way
+            self.optimizer([torch.zeros(1, requires_grad=True)])
+        except (TypeError, ValueError) as exc:
+            raise field_error("proxy.optimizer", str(exc)) from None
 
 
 @dataclass
@@ -76,15 +87,25 @@ class ProxyTrainer:
             "num_sanity_val_steps": 0,
         }
 
+    def check_trainer(self) -> None:
+        """Build the candidates' Trainer once: a missing accelerator fails here, not in every candidate."""
+        quiet_lightning()
+        try:
+            L.Trainer(**self.trainer_kwargs)
+        except (MisconfigurationException, ImportError, TypeError, ValueError, RuntimeError) as exc:
+            raise field_error(
+                "proxy.trainer",
+                str(exc).splitlines()[0],
+                "set proxy.trainer.accelerator and devices to what this machine has",
+            ) from None
+
     def train(self, arch: Architecture, seed: int, callbacks: Sequence[Callback] = ()) -> ProxyRun:
         """Fit from scratch and validate; callbacks see both stages.
 
         The meta-graph update comes later, in the search's own process (``MetaGraphUpdate``).
         """
         start = time.perf_counter()
-        # Hundreds of Trainers, in this process or a worker: their notices would drown the progress bar.
-        for name in ("lightning.pytorch", "lightning.fabric"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        quiet_lightning()
         torch.manual_seed(seed)
         module = ClassificationModule(
             build_model(arch),
@@ -106,3 +127,9 @@ class ProxyTrainer:
             accuracy=float(trainer.callback_metrics["val/acc"]),
             timings={"build": built - start, "fit": fitted - built, "validate": validated - fitted},
         )
+
+
+def quiet_lightning() -> None:
+    """Hundreds of Trainers, in this process or a worker: their notices would drown the progress bar."""
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -109,6 +109,8 @@ class Executor(ABC):
     no device ever measures two candidates at once.
     """
 
+    trains_here = True  # candidates train on this machine, so its Trainer settings can be checked
+
     def __init__(
         self,
         proxy: ProxyTrainer,
@@ -119,6 +121,8 @@ class Executor(ABC):
     ) -> None:
         require_int("executor.workers", workers, 1)
         require_int("executor.max_retries", max_retries, 0)
+        if self.trains_here:
+            proxy.check_trainer()
         self.proxy = proxy
         self.latency = [latency] if isinstance(latency, LatencyBackend) else list(latency)
         if not self.latency:

@@ -65,6 +65,8 @@ def import_ray() -> Any:
 class RayExecutor(Executor):
     """``workers`` training actors, each holding ``num_cpus`` CPUs and ``num_gpus`` GPUs."""
 
+    trains_here = False  # the actors' nodes may have GPUs that this one lacks
+
     def __init__(
         self,
         proxy: ProxyTrainer,

@@ -1,0 +1,234 @@
+"""Bad input through the real entry points: one line, exit status 2, no traceback, nothing touched.
+
+Each case calls an entry point's ``main`` as the shell would (``sys.argv``,
+Hydra and all) in this process, which costs a fraction of a subprocess; a
+resume case also checks that the run directory stays byte-identical.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import runpy
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+
+SYNTHETIC = ["data=synthetic", "data.input_size=8", "data.num_classes=4", "data.train_samples=120"]
+SEARCH = [
+    "space=tiny",
+    "search.proxy_train=64",
+    "search.proxy_val=32",
+    "proxy.epochs=1",
+    "proxy.batch_size=32",
+    "logger=none",
+    "latency=macs",
+]
+TINY = [*SYNTHETIC, *SEARCH]
+
+
+def run_main(script: str, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """``python src/<script> <args>``, in this process: its exit status and its stderr."""
+    path = str(ROOT / "src" / f"{script}.py")
+    argv, handlers = sys.argv, logging.root.handlers[:]
+    capsys.readouterr()
+    sys.argv = [path, *args]
+    try:
+        runpy.run_path(path, run_name="__main__")
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:  # Hydra's log handlers write to this test's captured streams
+        sys.argv, logging.root.handlers[:] = argv, handlers
+    return code, capsys.readouterr().err
+
+
+def assert_one_line(code: int, stderr: str, field: str) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert code == 2, stderr
+    assert "Traceback" not in stderr, stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and field in lines[0], stderr
+
+
+def snapshot(run_dir: Path) -> dict[Path, bytes]:
+    return {
+        p.relative_to(run_dir): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A finished two-iteration search to resume."""
+    from conftest import compose_config
+    from search import search
+
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    search(compose_config("search", run_dir, [*TINY, "search.iterations=2"]))
+    return run_dir
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A directory nobody may write into: chmod for users; root ignores modes, but not sysfs's."""
+    if os.geteuid() != 0:
+        directory = tmp_path / "read-only"
+        directory.mkdir()
+        directory.chmod(0o555)
+        yield directory
+        directory.chmod(0o755)
+    elif Path("/sys/kernel").is_dir():
+        yield Path("/sys/kernel")
+    else:
+        pytest.skip("running as root without sysfs: no directory refuses writes")
+
+
+def image_folder(root: Path, corrupt: bool = False, empty_class: bool = False) -> Path:
+    """root/train/{a,b}/ and root/test/{a,b}/ with 3 tiny PNGs each."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for label in ("a", "b"):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for i in range(3):
+                pixels = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    if corrupt:
+        (root / "train" / "a" / "0.png").write_bytes(b"not a png")
+    if empty_class:
+        (root / "train" / "c").mkdir()
+    return root
+
+
+FOLDER = ["data=imagefolder", "data.image_size=8", "data.num_workers=0"]
+FOLDER_PROXY = ["search.proxy_train=4", "search.proxy_val=2"]  # all 6 training images
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        (["search.seed=-1"], "search.seed"),
+        (["search.seed=abc"], "search.seed"),
+        (["search.beta=abc"], "search.beta"),
+        (["search.max_redraws=-1"], "search.max_redraws"),
+        (["search.proxy_train=abc"], "search.proxy_train"),
+        (["reward.gamma=nan"], "reward.gamma"),
+        (["reward.gamma=inf"], "reward.gamma"),
+        (["search.derive_levels=[1.5]"], "search.derive_levels"),
+        (["proxy.optimizer.lr=-1"], "proxy.optimizer.lr"),
+        (["proxy.trainer.accelerator=mps"], "proxy.trainer"),  # no Apple GPU on this host
+    ],
+)
+def test_bad_search_settings(tmp_path, capsys, overrides, field):
+    code, stderr = run_main(
+        "search", *TINY, "search.iterations=1", *overrides, f"hydra.run.dir={tmp_path}/run",
+        capsys=capsys,
+    )  # fmt: skip
+    assert_one_line(code, stderr, field)
+    assert not (tmp_path / "run" / "metagraph.json").exists()
+
+
+@pytest.mark.parametrize("damage", ["no_root", "corrupt", "empty_class"])
+def test_bad_image_folder(tmp_path, capsys, damage):
+    if damage == "no_root":
+        code, stderr = run_main(
+            "search", *SEARCH, *FOLDER, f"hydra.run.dir={tmp_path}/run", capsys=capsys
+        )
+        assert_one_line(code, stderr, "data.root")
+        return
+    root = image_folder(tmp_path / "images", **{damage: True})
+    code, stderr = run_main(
+        "search", *SEARCH, *FOLDER, *FOLDER_PROXY, f"data.root={root}", "search.iterations=1",
+        f"hydra.run.dir={tmp_path}/run", capsys=capsys,
+    )  # fmt: skip
+    assert_one_line(code, stderr, "data.root")
+    assert ("0.png" if damage == "corrupt" else "c") in stderr
+
+
+def test_read_only_output_directory(read_only_dir, capsys):
+    for script, args in (
+        ("search", [*TINY, "search.iterations=1"]),
+        ("train", ["data=synthetic", "trainer.max_epochs=1"]),
+        ("profile_levels", []),
+    ):
+        code, stderr = run_main(script, *args, f"hydra.run.dir={read_only_dir}", capsys=capsys)
+        assert_one_line(code, stderr, "hydra.run.dir")
+
+
+def full_disk(monkeypatch) -> None:
+    """ENOSPC from then on for every file written atomically (metagraph.json, config.yaml, logs)."""
+    real_open = os.open
+
+    def full(path, *args, **kwargs):
+        if str(path).endswith(".tmp"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", full)
+
+
+def test_full_disk(tmp_path, capsys, monkeypatch):
+    full_disk(monkeypatch)
+    code, stderr = run_main(
+        "search", *TINY, "search.iterations=1", f"hydra.run.dir={tmp_path}", capsys=capsys
+    )
+    assert_one_line(code, stderr, "No space left on device")
+    assert not (tmp_path / "metagraph.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("metagraph_change", "overrides", "field"),
+    [
+        ({"iteration": -5}, [], "iteration"),
+        ({"beta": float("nan")}, [], "search.beta"),
+        ({}, ["search.derive_levels=[1.5]"], "search.derive_levels"),
+        ({}, ["proxy.optimizer.lr=-1"], "proxy.optimizer.lr"),
+    ],
+)
+def test_bad_resume_changes_nothing(
+    finished_run, tmp_path, capsys, metagraph_change, overrides, field
+):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    if metagraph_change:
+        data = json.loads((run_dir / "metagraph.json").read_text())
+        (run_dir / "metagraph.json").write_text(json.dumps(data | metagraph_change))
+    before = snapshot(run_dir)
+    code, stderr = run_main(
+        "search", *TINY, "search.iterations=3", f"search.resume={run_dir}", *overrides,
+        f"hydra.run.dir={tmp_path}/new", capsys=capsys,
+    )  # fmt: skip
+    assert_one_line(code, stderr, field)
+    assert snapshot(run_dir) == before
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"), [(["levels.num=0"], "levels.num"), (["budget.macs=abc"], "budget.macs")]
+)
+def test_bad_profile_settings(tmp_path, capsys, overrides, field):
+    code, stderr = run_main(
+        "profile_levels", *overrides, f"hydra.run.dir={tmp_path}", capsys=capsys
+    )
+    assert_one_line(code, stderr, field)
+    assert not (tmp_path / "profile.csv").exists()
+
+
+def test_bad_summaries(tmp_path, capsys, read_only_dir):
+    run = tmp_path / "sweep" / "0"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"model": "swiftnet_0.4_1.0"}))  # unfinished
+    code, stderr = run_main("summarize", str(tmp_path / "sweep"), capsys=capsys)
+    assert_one_line(code, stderr, "metrics.json")
+    (run / "metrics.json").write_text(
+        json.dumps({"model": "swiftnet_0.4_1.0", "top1": 50.0, "macs": 1e6})
+    )
+    for out, message in ((tmp_path / "missing", "not a folder"), (read_only_dir, "results.csv")):
+        code, stderr = run_main("summarize", str(run.parent), "--out", str(out), capsys=capsys)
+        assert_one_line(code, stderr, message)
