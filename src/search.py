@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.utils import instantiate
@@ -17,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from gramnas.cli import one_line_errors, print_config_tree
 from gramnas.errors import GramError
 from gramnas.metagraph import MetaGraph
+from gramnas.search.runconfig import check_resume_config, record_changes, write_run_config
 from gramnas.search.runner import (
     METAGRAPH_FILE,
     GramSearch,
@@ -39,18 +41,28 @@ def search(cfg: DictConfig) -> MetaGraph:
     """The whole search, holding its run directory from the first write to the last.
 
     Bad input stops it before the run directory changes: the search settings
-    are checked here, the data, meta-graph, reward, latency and proxy recipe
-    as :func:`search_in` builds them, before it writes.
+    and a resume's config are checked here, the data, meta-graph, reward,
+    latency, proxy recipe and trainer as :func:`search_in` builds them.
     """
     settings = search_settings(cfg)
     run_dir, resume = run_directory(cfg)
     with lock_run_dir(run_dir):
-        if not resume:
+        changes = {}
+        if resume:
+            config = OmegaConf.to_container(cfg, resolve=True)
+            changes = check_resume_config(run_dir, config, cfg.search.allow_changes)
+        else:
             refuse_existing_run(run_dir)
-        return search_in(cfg, settings, run_dir, resume)
+        return search_in(cfg, settings, run_dir, resume, changes)
 
 
-def search_in(cfg: DictConfig, settings: SearchSettings, run_dir: Path, resume: bool) -> MetaGraph:
+def search_in(
+    cfg: DictConfig,
+    settings: SearchSettings,
+    run_dir: Path,
+    resume: bool,
+    changes: dict[str, list[Any]],
+) -> MetaGraph:
     datamodule = instantiate(cfg.data)
     metagraph = resume_or_create(cfg, datamodule, run_dir, resume)
     proxy_data = datamodule.proxy_data(cfg.search.proxy_train, cfg.search.proxy_val, metagraph.seed)
@@ -62,14 +74,20 @@ def search_in(cfg: DictConfig, settings: SearchSettings, run_dir: Path, resume: 
     ]
     latency = [instantiate(cfg.latency, **d) for d in cfg.search.latency_devices or [{}]]
     proxy = ProxyTrainer(proxy_data, instantiate(cfg.proxy))
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
-    for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    config = OmegaConf.to_container(cfg, resolve=True)
     with instantiate(
         cfg.executor, proxy=proxy, latency=latency, callbacks=candidate_callbacks
     ) as executor:
-        GramSearch(metagraph, executor, update, settings, run_dir, loggers).run()
+        if resume:
+            record_changes(run_dir, metagraph.iteration, changes)
+        else:
+            write_run_config(run_dir, config)
+        # Loggers write into the run directory, so that a resumed search continues its logs.
+        in_run = OmegaConf.merge(cfg, {"paths": {"output_dir": str(run_dir)}})
+        loggers = [instantiate(c) for c in (in_run.logger or {}).values()]
+        GramSearch(
+            metagraph, executor, update, settings, run_dir, loggers, hyperparams=config
+        ).run()
     print(f"meta-graph: {run_dir / METAGRAPH_FILE}")
     return metagraph
 

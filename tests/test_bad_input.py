@@ -188,6 +188,8 @@ def test_full_disk(tmp_path, capsys, monkeypatch):
     [
         ({"iteration": -5}, [], "iteration"),
         ({"beta": float("nan")}, [], "search.beta"),
+        ({}, ["search.seed=5"], "search.resume"),  # conflicts with the run's config
+        ({}, ["space=small"], "search.resume"),
         ({}, ["search.derive_levels=[1.5]"], "search.derive_levels"),
         ({}, ["proxy.optimizer.lr=-1"], "proxy.optimizer.lr"),
     ],
@@ -206,6 +208,19 @@ def test_bad_resume_changes_nothing(
         f"hydra.run.dir={tmp_path}/new", capsys=capsys,
     )  # fmt: skip
     assert_one_line(code, stderr, field)
+    assert snapshot(run_dir) == before
+
+
+def test_full_disk_during_a_resume_changes_nothing(finished_run, tmp_path, capsys, monkeypatch):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    before = snapshot(run_dir)
+    full_disk(monkeypatch)
+    code, stderr = run_main(
+        "search", *TINY, "search.iterations=3", f"search.resume={run_dir}",
+        f"hydra.run.dir={tmp_path}/new", capsys=capsys,
+    )  # fmt: skip
+    assert_one_line(code, stderr, "No space left on device")
     assert snapshot(run_dir) == before
 
 

@@ -37,6 +37,7 @@ from gramnas.summary import markdown_table
 CANDIDATES = "candidates.jsonl"
 SEARCH_LOG = "search_log.csv"
 PROBES = "probes.jsonl"
+CONFIG_CHANGES = "config_changes.jsonl"  # the config changes that resumes were allowed to make
 LEVEL_PROFILE = "level_profile"  # .csv and .md
 SUMMARY = "summary.md"
 CSV_COLUMNS = (
@@ -105,6 +106,10 @@ def append_record(run_dir: Path, record: dict[str, Any]) -> None:
 
 def append_probe(run_dir: Path, probe: dict[str, Any]) -> None:
     _append(run_dir / PROBES, _jsonl([probe]))
+
+
+def append_config_change(run_dir: Path, change: dict[str, Any]) -> None:
+    _append(run_dir / CONFIG_CHANGES, _jsonl([change]))
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

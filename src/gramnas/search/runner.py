@@ -26,7 +26,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -200,6 +200,7 @@ class GramSearch:
         settings: SearchSettings,
         run_dir: str | Path,
         loggers: Sequence[Any] = (),
+        hyperparams: Mapping[str, Any] | None = None,
         progress: bool = True,
     ) -> None:
         if update.metagraph is not metagraph:
@@ -210,6 +211,7 @@ class GramSearch:
         self.settings = settings
         self.run_dir = Path(run_dir)
         self.loggers = list(loggers)
+        self.hyperparams = hyperparams
         self.progress = progress
         self.records: list[dict[str, Any]] = []  # every iteration's, resumed ones included
         self.probes: list[dict[str, Any]] = []
@@ -220,6 +222,7 @@ class GramSearch:
         with lock_run_dir(self.run_dir):
             self.records = truncate_logs(self.run_dir, self.metagraph.iteration)
             self.probes = truncate_probes(self.run_dir, self.metagraph.iteration)
+            self._start_loggers()
             best = max(
                 (r["reward"] for r in self.records if r["reward"] is not None), default=-math.inf
             )
@@ -241,6 +244,8 @@ class GramSearch:
                         if record["reward"] is not None:
                             best = max(best, record["reward"])
                         bar.update(task, advance=1, best=best, beta=self.metagraph.beta)
+                    for logger in self.loggers:
+                        logger.save()  # a kill loses no logged iteration
                     self._stop_if_every_first_candidate_failed(len(records))
                     self._warn()
                     self.probe_if_due()
@@ -355,9 +360,7 @@ class GramSearch:
         }
         append_probe(self.run_dir, probe)
         self.probes.append(probe)
-        metrics = {f"search/probe_{k}": probe[k] for k in ("accuracy", "latency_ms")}
-        for logger in self.loggers:
-            logger.log_metrics({k: v for k, v in metrics.items() if v is not None}, step=due)
+        self._log_probe(probe)
 
     def finish(self) -> None:
         """Derived architectures, level profile, summary, plots, and the loggers' final flush."""
@@ -442,6 +445,34 @@ class GramSearch:
             if key not in self.warned:
                 self.warned.add(key)
                 log.warning(message)
+
+    def _start_loggers(self) -> None:
+        """Give the loggers the config, and the metrics of every iteration done before this process.
+
+        A resumed search's loggers start afresh (Lightning's CSVLogger deletes
+        its metrics.csv), so they get the run's kept records and probes again,
+        in the order they were logged: the log continues instead of restarting,
+        and holds no line of an iteration that the checkpoint dropped.
+        """
+        for logger in self.loggers:
+            if self.hyperparams is not None:
+                logger.log_hyperparams(self.hyperparams)
+        if not self.loggers or not self.records:
+            return
+        probes = sorted(self.probes, key=lambda p: p["iteration"])
+        for record in self.records:
+            self._log_metrics(record)
+            while probes and probes[0]["iteration"] <= record["iteration"] + 1:
+                self._log_probe(probes.pop(0))
+        for logger in self.loggers:
+            logger.save()
+
+    def _log_probe(self, probe: dict[str, Any]) -> None:
+        metrics = {f"search/probe_{k}": probe[k] for k in ("accuracy", "latency_ms")}
+        for logger in self.loggers:
+            logger.log_metrics(
+                {k: v for k, v in metrics.items() if v is not None}, step=probe["iteration"]
+            )
 
     def _log_metrics(self, record: dict[str, Any]) -> None:
         """The CSV's numbers, plus the per-DAG signals that a mean over DAGs hides."""
