@@ -210,7 +210,7 @@ class LutBackend(LatencyBackend):
         )
         return target
 
-    def _measure_whole(
+    def _measure_model(
         self, module: nn.Module | Architecture, input_shape: tuple[int, ...] | None
     ) -> float:
         if self._measurer is None:
@@ -228,7 +228,7 @@ class LutBackend(LatencyBackend):
                 f"the table has no entry {key!r}",
                 "set measure_missing=true or fill the table",
             )
-        return self._measure_whole(module.eval(), input_shape)
+        return self._measure_model(module.eval(), input_shape)
 
     def overhead_ms(self, input_shape: tuple[int, int, int]) -> float:
         key = overhead_key(input_shape)
@@ -270,8 +270,8 @@ class LutBackend(LatencyBackend):
     ) -> dict[str, float]:
         """Fit the correction on whole networks measured end to end (by ``measure_with`` unless given)."""
         if measured_ms is None:
-            measured_ms = [self._measure_whole(arch, None) for arch in archs]
-        rows = [[self.features(arch)[name] for name in FEATURES] for arch in archs]
+            measured_ms = [self._measure_model(arch, None) for arch in archs]
+        rows = [[features[name] for name in FEATURES] for features in map(self.features, archs)]
         self.correction = fit_correction(np.asarray(rows), np.asarray(measured_ms))
         self.calibration_networks = len(archs)
         if self.path:
