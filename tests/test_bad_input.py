@@ -152,6 +152,18 @@ def test_bad_image_folder(tmp_path, capsys, damage):
     assert ("0.png" if damage == "corrupt" else "c") in stderr
 
 
+def test_an_unreadable_image_read_by_a_loader_worker(tmp_path, capsys):
+    """Full training reads images in DataLoader workers, which put their traceback in the error."""
+    root = image_folder(tmp_path / "images", corrupt=True)
+    code, stderr = run_main(
+        "train", *FOLDER[:2], "data.num_workers=1", f"data.root={root}", "trainer.max_epochs=1",
+        f"hydra.run.dir={tmp_path}/run", capsys=capsys,
+    )  # fmt: skip
+    assert code == 2 and "Traceback" not in stderr, stderr
+    last = stderr.strip().splitlines()[-1]  # after Lightning's notices of a starting training
+    assert last.startswith("error: data.root: ") and "0.png is not a readable image" in last
+
+
 def test_read_only_output_directory(read_only_dir, capsys):
     for script, args in (
         ("search", [*TINY, "search.iterations=1"]),

@@ -59,8 +59,15 @@ def one_line_errors() -> Iterator[None]:
         gram_error = _gram_error_in(exc)
         if gram_error is None:
             raise
-        print(f"error: {gram_error}", file=sys.stderr)
+        print(f"error: {_message(gram_error)}", file=sys.stderr)
         sys.exit(2)
+
+
+def _message(error: GramError) -> str:
+    """The error's one line; raised in a DataLoader worker, it comes back with the worker's
+    traceback in front (``Caught GramError in DataLoader worker ...``), its own line last."""
+    last = str(error).strip().splitlines()[-1:] or [""]
+    return last[0].removeprefix(f"{GramError.__module__}.{GramError.__name__}: ")
 
 
 def print_config_tree(cfg: DictConfig) -> None:
