@@ -16,7 +16,7 @@ import pytest
 from torch import nn
 
 from gramnas import GramError, MetaGraph, build_model, count_macs, preset_space
-from gramnas.latency import get_backend
+from gramnas.latency import LatencyBackend, LatencyResult, get_backend
 from gramnas.latency.adb import AdbBackend, device_lock, parse_benchmark_output
 from gramnas.latency.lut import FEATURES, LutBackend, fit_correction, overhead_key, piece_key
 from gramnas.model import ConvBNELU
@@ -209,6 +209,24 @@ def test_calibrated_table_saves_and_reloads(small_archs, hand_table, tmp_path):
     reloaded = LutBackend(path, measure_missing=False)
     for arch, ms in zip(small_archs, measured, strict=True):
         assert reloaded.predict(arch) == pytest.approx(ms)
+
+
+def test_calibrate_measures_two_passes_and_keeps_the_faster(small_archs, hand_table):
+    """A burst of load during one pass must not bias the correction."""
+    truth = {"conv_ms": 1.2, "other_ms": 0.7, "pieces": 0.001}
+    calls = []
+
+    class Loaded(LatencyBackend):  # every network is 30% slower in the first pass
+        def measure(self, arch, input_shape=None):
+            features = hand_table.features(arch)
+            ms = sum(truth[name] * features[name] for name in FEATURES)
+            calls.append(arch.id)
+            slowdown = 1.3 if len(calls) <= len(small_archs) else 1.0
+            return LatencyResult(ms * slowdown, None, 1, "fake", "cpu", "0")
+
+    hand_table._measurer = Loaded()
+    assert hand_table.calibrate(small_archs) == pytest.approx(truth)
+    assert calls == [arch.id for arch in small_archs] * 2
 
 
 def test_version_1_table_still_loads(small_archs, hand_table, tmp_path):
