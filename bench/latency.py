@@ -3,19 +3,19 @@
 1. The ``lut`` backend against end-to-end measurement with the same runtime
    (ONNX Runtime; LiteRT too when the tflite extra is installed), batch 1,
    1 thread. Each run is a fresh process with a fresh table and its own
-   networks (seeded by the run number) in three families: the paper space
-   sampled at 32x32 at several densities; networks derived from a shaped
-   meta-graph of the small space at several levels and up-scales 1.0, 1.25
-   and 1.5; and 96x96 / 128x128 inputs with a 32-channel stem and 1000
-   classes (the paper space sampled, and the shaped meta-graph derived). A
-   third of each family calibrates the table's correction; the rest is held
-   out. Every network is measured end to end twice, in two passes: the
-   correction is fitted on, and the predictors scored against, the faster of
-   the two (as ``LutBackend.calibrate`` does), and the held-out networks'
-   median |difference| between the passes is the protocol's own repeatability. Prints, per run and over
-   all runs, the median |error|, the 90th percentile |error| and the mean
-   signed error of the raw table and of the calibrated one (goal: <= 5%,
-   <= 10% and within +-3%).
+   networks (seeded by the run number) in three families, taken in turn: the
+   paper space sampled at 32x32 at several densities; networks derived from
+   shaped meta-graphs of the small space at several levels and up-scales
+   1.0, 1.25 and 1.5; and 96x96 / 128x128 inputs with a 32-channel stem and
+   1000 classes (the paper space sampled, and shaped meta-graphs derived).
+   The first third calibrates the table's correction; the rest is held out.
+   Every network is measured end to end twice, in two passes: the correction
+   is fitted on, and the predictors scored against, the faster of the two
+   (as ``LutBackend.calibrate`` does), and the held-out networks' median
+   |difference| between the passes is the protocol's own repeatability.
+   Prints, per run and over all runs, the median |error|, the 90th
+   percentile |error| and the mean signed error of the raw table and of the
+   calibrated one (goal: <= 5%, <= 10% and within +-3%).
 2. A SwiftNet derived from the committed CIFAR-10 meta-graph, adapted to
    96x96 and 128x128 input with a 32-channel stem and 1000 classes, against
    torchvision's MobileNetV2 at width 0.35: ONNX Runtime, batch 1, 1 thread.
