@@ -8,7 +8,9 @@ and saves that model's architecture.json.
 from __future__ import annotations
 
 import csv
+import logging
 import math
+import time
 from pathlib import Path
 
 import hydra
@@ -19,8 +21,11 @@ from omegaconf import DictConfig
 from gramnas.cli import one_line_errors
 from gramnas.counting import count_macs, count_params
 from gramnas.errors import field_error, require_int
+from gramnas.progress import number
 from gramnas.pruning import derive, level_for_budget, profile_levels
 from gramnas.registry import load_metagraph
+
+log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="profile")
@@ -46,6 +51,7 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
     )
     latency = instantiate(cfg.latency) if cfg.get("latency") else None
     rows = []
+    start = time.perf_counter()
     for p in profile_levels(metagraph, levels, cfg.upscale, **options):
         row = {
             "level": p.level,
@@ -59,6 +65,16 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
             arch = derive(metagraph, p.level, cfg.upscale, **options)
             row["latency_ms"] = latency.measure(arch).median_ms
         rows.append(row)
+        log.info(  # on stdout also on a terminal: no progress bar draws here
+            "level %g (%d/%d): %.2f MMACs, %d params, latency %s; %.1f s elapsed",
+            p.level,
+            len(rows),
+            len(levels),
+            p.macs / 1e6,
+            p.params,
+            number(row.get("latency_ms"), ".4g", " ms"),
+            time.perf_counter() - start,
+        )
     with open(run_dir / "profile.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, list(rows[0]))
         writer.writeheader()

@@ -6,6 +6,7 @@ Writes results.md, results.csv and accuracy_vs_macs.png (default: into the sweep
 from __future__ import annotations
 
 import argparse
+import logging
 
 from gramnas.cli import one_line_errors
 from gramnas.summary import collect_runs, write_summary
@@ -18,6 +19,7 @@ def main() -> None:
     )
     parser.add_argument("--out", help="where to write the table and plot (default: sweep_dir)")
     args = parser.parse_args()
+    logging.basicConfig(format="%(levelname)s: %(message)s")  # the runs it skips, one line
     with one_line_errors():
         rows = collect_runs(args.sweep_dir)
         for path in write_summary(rows, args.out or args.sweep_dir):

@@ -152,6 +152,19 @@ def test_bad_image_folder(tmp_path, capsys, damage):
     assert ("0.png" if damage == "corrupt" else "c") in stderr
 
 
+@pytest.mark.parametrize("copy", [True, False])
+def test_cifar10_offline_points_to_its_unpacked_jpeg_copy(tmp_path, capsys, copy):
+    if copy:
+        (tmp_path / "cifar10-jpg" / "train" / "cat").mkdir(parents=True)
+    code, stderr = run_main(
+        "search", "+experiment=cifar10", "data.download=false", f"paths.data_dir={tmp_path}",
+        f"hydra.run.dir={tmp_path}/run", capsys=capsys,
+    )  # fmt: skip
+    assert_one_line(code, stderr, "data.root: CIFAR-10 is not under")
+    fix = f"data=imagefolder data.root={tmp_path / 'cifar10-jpg'}"
+    assert (fix in stderr) is copy and "cifar-10-batches-py/" in stderr, stderr
+
+
 def test_an_unreadable_image_read_by_a_loader_worker(tmp_path, capsys):
     """Full training reads images in DataLoader workers, which put their traceback in the error."""
     root = image_folder(tmp_path / "images", corrupt=True)

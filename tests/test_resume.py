@@ -127,3 +127,14 @@ def test_the_lightning_log_survives_a_kill_and_continues_on_resume(tmp_path, mon
         logged = [float(row["search/reward"]) for row in csv.DictReader(f)]
     assert logged == pytest.approx([r["reward"] for r in records])
     assert json.loads((run_dir / "metagraph.json").read_text())["iteration"] == 4
+
+
+def test_a_resume_past_its_target_says_so_and_shows_the_search_done(tmp_path, caplog, capsys):
+    run_dir = tmp_path / "run"
+    run_search(run_dir, "logger=none", "search.iterations=2")
+    capsys.readouterr()
+    with caplog.at_level("INFO"):
+        run_search(tmp_path / "x", f"search.resume={run_dir}", "logger=none", "search.iterations=1")
+    assert "search already at iteration 2, search.iterations=1 reached" in caplog.text
+    bar = capsys.readouterr().out  # off a terminal, the bar's last state
+    assert "2/2" in bar and "2/1" not in bar, bar

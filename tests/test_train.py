@@ -20,7 +20,7 @@ from gramnas.registry import (
     load_metagraph,
     swiftnet_architecture,
 )
-from gramnas.summary import collect_runs, write_summary
+from gramnas.summary import collect_runs, point_labels, write_summary
 from gramnas.training.checkpoint import load_swiftnet
 
 TINY_DATA = [
@@ -142,6 +142,23 @@ def test_sweep_summary_of_two_finished_runs(finished_runs, tmp_path):
     assert all(p.is_file() for p in paths)
     with pytest.raises(GramError, match=r"no metrics\.json"):
         collect_runs(tmp_path)
+
+
+def test_sweep_summary_names_the_runs_it_skips_and_merges_labels_of_one_point(tmp_path, caplog):
+    metrics = {"model": "swiftnet_0.4_1.0", "top1": 90.0, "macs": 2e6}
+    for run, written in (("0", metrics), ("1", metrics), ("2", None), ("3", None)):
+        (tmp_path / run / ".hydra").mkdir(parents=True)
+        if written:
+            (tmp_path / run / "metrics.json").write_text(json.dumps(written))
+    with caplog.at_level("WARNING"):
+        rows = collect_runs(tmp_path)
+    assert len(rows) == 2
+    assert "skipped 2 run(s) without metrics.json" in caplog.text and ": 2, 3" in caplog.text
+    other = {"model": "mobilenetv2_0.35", "top1": 80.0, "macs": 3e6}
+    assert point_labels([*rows, other]) == {
+        (2.0, 90.0): "0.4_1.0 x2",
+        (3.0, 80.0): "mobilenetv2_0.35",
+    }
 
 
 def test_trains_an_architecture_file_adapted_to_the_data(tmp_path):

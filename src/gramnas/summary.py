@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ COLUMNS = (
     "run",
 )
 REQUIRED = {"model": str, "top1": (int, float), "macs": (int, float)}  # the table's order, the plot
+
+log = logging.getLogger(__name__)
 
 
 def collect_runs(sweep_dir: str | Path) -> list[dict[str, Any]]:
@@ -49,7 +53,22 @@ def collect_runs(sweep_dir: str | Path) -> list[dict[str, Any]]:
         )
     if not rows:
         raise GramError(f"{root}: holds no metrics.json; is it a finished training sweep?")
+    skipped = runs_without_metrics(root)
+    if skipped:
+        log.warning(
+            "skipped %d run(s) without metrics.json (unfinished, failed, over budget or test=false): %s",
+            len(skipped),
+            ", ".join(skipped),
+        )
     return sorted(rows, key=lambda r: (r["macs"], r["model"]))
+
+
+def runs_without_metrics(root: Path) -> list[str]:
+    """The Hydra runs under ``root`` (folders holding ``.hydra/``) that wrote no ``metrics.json``."""
+    runs = (d.parent for d in root.rglob(".hydra") if d.is_dir())
+    return sorted(
+        str(run.relative_to(root)) for run in runs if not (run / "metrics.json").is_file()
+    )
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
@@ -113,14 +132,8 @@ def plot_accuracy_vs_macs(rows: list[dict[str, Any]], path: Path) -> Path:
         ax.plot(
             [r["macs"] / 1e6 for r in members], [r["top1"] for r in members], "o-", label=family
         )
-        for r in members:
-            ax.annotate(
-                r["model"].replace("swiftnet_", ""),
-                (r["macs"] / 1e6, r["top1"]),
-                fontsize=6,
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
+    for point, label in point_labels(rows).items():
+        ax.annotate(label, point, fontsize=6, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("MMACs (log scale)")
     ax.set_ylabel("test top-1 (%)")
@@ -130,3 +143,19 @@ def plot_accuracy_vs_macs(rows: list[dict[str, Any]], path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def point_labels(rows: Iterable[dict[str, Any]]) -> dict[tuple[float, float], str]:
+    """One label per plotted point (MMACs, top-1): runs at the same point share it.
+
+    Repeated runs of a model, or levels that prune to the same network, land on
+    one point; a label each would print on top of each other.
+    """
+    names: dict[tuple[float, float], list[str]] = {}
+    for r in rows:
+        point = (r["macs"] / 1e6, r["top1"])
+        names.setdefault(point, []).append(str(r["model"]).replace("swiftnet_", ""))
+    return {
+        point: ", ".join(name if n == 1 else f"{name} x{n}" for name, n in Counter(models).items())
+        for point, models in names.items()
+    }

@@ -45,6 +45,7 @@ from rich.progress import (
 from gramnas.architecture import Architecture
 from gramnas.errors import GramError, field_error, require_int
 from gramnas.metagraph import MetaGraph
+from gramnas.progress import PROGRESS, number
 from gramnas.pruning import DEFAULT_MODE, derive, profile_levels
 from gramnas.search.diagnostics import per_dag_signals, reward_correlations, search_warnings
 from gramnas.search.executors import Candidate, Evaluation, Executor
@@ -117,6 +118,18 @@ def iteration_seeds(seed: int, iteration: int) -> tuple[np.random.Generator, int
     """The sampling generator and the torch seed of one iteration, from (seed, iteration) alone."""
     sequence = np.random.SeedSequence([seed, iteration])
     return np.random.default_rng(sequence), int(sequence.generate_state(1)[0])
+
+
+def iteration_line(record: Mapping[str, Any], total: int) -> str:
+    """One iteration as a progress line: what a redirected search prints instead of a bar."""
+    macs = record["macs"] / 1e6 if record["macs"] is not None else None
+    error = f" ({record['error'].splitlines()[0]})" if record["error"] else ""
+    return (
+        f"iteration {record['iteration'] + 1}/{total} {record['status']}{error}: "
+        f"accuracy {number(record['accuracy'])}, "
+        f"latency {number(record['latency_ms'], '.4g', ' ms')}, {number(macs, '.2f', ' MMACs')}, "
+        f"reward {number(record['reward'])}, {record['seconds']:.1f} s"
+    )
 
 
 def probe_seed(seed: int, iteration: int) -> int:
@@ -228,10 +241,17 @@ class GramSearch:
             )
             if not self.records:  # iteration 0: resumable from the start
                 self.metagraph.save(self.run_dir / METAGRAPH_FILE)
+            total = self.settings.iterations
+            if self.metagraph.iteration >= total:  # a resume past its target: shown done, not 30/10
+                log.info(
+                    "search already at iteration %d, search.iterations=%d reached: nothing to run",
+                    self.metagraph.iteration,
+                    total,
+                )
             with self._progress_bar() as bar:
                 task = bar.add_task(
                     "GRAM search",
-                    total=self.settings.iterations,
+                    total=max(total, self.metagraph.iteration),
                     completed=self.metagraph.iteration,
                     best=best,
                     beta=self.metagraph.beta,
@@ -241,6 +261,7 @@ class GramSearch:
                     records = self.step()
                     for record in records:
                         self._log_metrics(record)
+                        log.info(iteration_line(record, total), extra=PROGRESS)
                         if record["reward"] is not None:
                             best = max(best, record["reward"])
                         bar.update(task, advance=1, best=best, beta=self.metagraph.beta)

@@ -240,6 +240,8 @@ class TorchvisionDataModule(ImageDataModule):
 
     dataset_name: str = ""
     expected_files: str = ""
+    # The folder under root where an offline JPEG copy unpacks, if the dataset has one.
+    jpeg_copy: str = ""
 
     def __init__(self, download: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -265,9 +267,18 @@ class TorchvisionDataModule(ImageDataModule):
         except Exception as exc:  # torchvision raises RuntimeError or URLError offline
             raise GramError(
                 f"data.root: {self.dataset_name} is not under {self.root} and could not be downloaded "
-                f"({type(exc).__name__}); place {self.expected_files} under {self.root} or run where the "
-                "internet is reachable"
+                f"({type(exc).__name__}); {self._fix()}"
             ) from None
+
+    def _fix(self) -> str:
+        """What to do offline; an unpacked JPEG copy is the fix at hand (read by ``data=imagefolder``)."""
+        place = (
+            f"place {self.expected_files} under {self.root} or run where the internet is reachable"
+        )
+        copy = self.root / self.jpeg_copy
+        if self.jpeg_copy and (copy / "train").is_dir():
+            return f"its JPEG copy is unpacked: add data=imagefolder data.root={copy}, or {place}"
+        return place
 
     def prepare_data(self) -> None:
         for train in (True, False):
@@ -276,6 +287,7 @@ class TorchvisionDataModule(ImageDataModule):
 
 class CIFAR10DataModule(TorchvisionDataModule):
     dataset_name, expected_files = "CIFAR-10", "cifar-10-batches-py/ (from cifar-10-python.tar.gz)"
+    jpeg_copy = "cifar10-jpg"
     mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
     def _construct(self, train: bool, transform: Any) -> Dataset:

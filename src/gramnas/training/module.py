@@ -26,7 +26,9 @@ class ClassificationModule(L.LightningModule):
 
     ``optimizer`` is called with the parameters (e.g. ``functools.partial(torch.optim.SGD,
     lr=0.01, momentum=0.9)`` or a Hydra ``_partial_`` config); ``scheduler``, if
-    given, with the optimizer and the number of epochs.
+    given, with the optimizer and the number of epochs. ``input_shape`` (C, H, W)
+    gives Lightning an example input, so its model summary shows each layer's
+    shapes and the FLOPs.
     """
 
     def __init__(
@@ -36,13 +38,17 @@ class ClassificationModule(L.LightningModule):
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         channels_last: bool = False,
+        input_shape: tuple[int, int, int] | None = None,
     ) -> None:
         super().__init__()
+        if input_shape is not None:
+            self.example_input_array = torch.zeros(1, *input_shape)
         self.model = model.to(memory_format=torch.channels_last) if channels_last else model
         self.channels_last = channels_last
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.loss = nn.CrossEntropyLoss()
+        self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
         self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
         self.test_accuracy = MulticlassAccuracy(num_classes, average="micro")
         # Top-5 only means something with many classes (ImageNet-style tables).
@@ -63,18 +69,30 @@ class ClassificationModule(L.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         x, y = batch
-        loss = self.loss(self(x), y)
+        logits = self(x)
+        loss = self.loss(logits, y)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"loss became {loss.item()} at step {self.global_step}")
         self.log(
             "train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True
         )  # averaged over DDP processes once per epoch
+        self.train_accuracy.update(logits.detach(), y)
+        self.log("train/acc", self.train_accuracy, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        self.val_accuracy.update(self(x), y)
+        logits = self(x)
+        self.val_accuracy.update(logits, y)
         self.log("val/acc", self.val_accuracy, on_step=False, on_epoch=True, batch_size=len(y))
+        self.log(
+            "val/loss",
+            self.loss(logits, y),
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(y),
+            sync_dist=True,
+        )
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
