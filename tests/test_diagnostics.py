@@ -157,9 +157,12 @@ def without_seconds(path):
     return [{k: v for k, v in p.items() if k != "seconds"} for p in read_jsonl(path)]
 
 
-def test_probes_every_n_and_a_resume_repeats_them_exactly(tmp_path):
+def test_probes_every_n_and_a_resume_repeats_them_exactly(tmp_path, caplog):
     probing = ["search.probe_every=2", *DETERMINISTIC]
-    straight = run_search(tmp_path, "straight", "search.iterations=4", "logger=csv", *probing)
+    with caplog.at_level("INFO"):
+        straight = run_search(tmp_path, "straight", "search.iterations=4", "logger=csv", *probing)
+    probe_lines = [m.split(":")[0] for m in caplog.messages if m.startswith("probe")]
+    assert probe_lines == ["probe after iteration 2", "probe after iteration 4"]
     straight_dir = tmp_path / "straight"
     probes = read_jsonl(straight_dir / "probes.jsonl")
     assert [p["iteration"] for p in probes] == [2, 4]

@@ -382,6 +382,14 @@ class GramSearch:
         append_probe(self.run_dir, probe)
         self.probes.append(probe)
         self._log_probe(probe)
+        log.info(
+            "probe after iteration %d: accuracy %s, %.1f s%s",
+            due,
+            number(probe["accuracy"]),
+            probe["seconds"],
+            f" ({probe['error'].splitlines()[0]})" if probe["error"] else "",
+            extra=PROGRESS,
+        )
 
     def finish(self) -> None:
         """Derived architectures, level profile, summary, plots, and the loggers' final flush."""
