@@ -14,6 +14,7 @@ from gramnas import (
     SearchSpace,
     count_macs,
     derive,
+    fit_budget,
     level_for_budget,
     profile_levels,
 )
@@ -171,3 +172,26 @@ def test_profile_and_budget(trained_metagraph):
         level_for_budget(trained_metagraph, macs=1, levels=LEVELS)
     with pytest.raises(GramError, match="budget"):
         level_for_budget(trained_metagraph)
+
+
+def test_a_profile_carries_the_one_derivation_of_its_level(trained_metagraph):
+    profiles = profile_levels(trained_metagraph, LEVELS, upscale=1.25, input_shape=(1, 28, 28))
+    for p in profiles[::5]:
+        arch = derive(trained_metagraph, p.level, 1.25, input_shape=(1, 28, 28))
+        assert p.architecture == arch and (p.architecture_id, p.macs) == (arch.id, count_macs(arch))
+        assert p.row() == {
+            "level": p.level,
+            "macs": p.macs,
+            "params": p.params,
+            "nodes": arch.num_nodes,
+            "edges": arch.num_edges,
+            "architecture_id": arch.id,
+        }
+    budget = profiles[len(profiles) // 2].macs
+    chosen = fit_budget(profiles[::-1], macs=budget)  # any order: the lowest level that fits
+    assert chosen.level == level_for_budget(
+        trained_metagraph, macs=budget, levels=LEVELS, upscale=1.25, input_shape=(1, 28, 28)
+    )
+    assert chosen.macs <= budget and all(
+        p.macs > budget for p in profiles if p.level < chosen.level
+    )

@@ -9,7 +9,7 @@ from gramnas.counting import count_macs, count_params
 from gramnas.errors import GramError
 from gramnas.metagraph import MetaGraph
 from gramnas.model import SwiftNet, build_model
-from gramnas.pruning import LevelProfile, derive, level_for_budget, profile_levels
+from gramnas.pruning import LevelProfile, derive, fit_budget, level_for_budget, profile_levels
 from gramnas.space import PRESETS, SearchSpace, preset_space
 
 __version__ = "0.1.0"
@@ -28,6 +28,7 @@ __all__ = [
     "count_macs",
     "count_params",
     "derive",
+    "fit_budget",
     "level_for_budget",
     "preset_space",
     "profile_levels",

@@ -90,14 +90,40 @@ def relative_effects(metagraph: MetaGraph) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LevelProfile:
-    """Size of the model derived at one prune level."""
+    """The model derived at one prune level, with its size.
+
+    It carries the Architecture, so callers that need the network as well as
+    its size (a latency, a budget's model, ``architecture_<level>.json``) do
+    not derive it again.
+    """
 
     level: float
+    architecture: Architecture
     macs: int
     params: int
-    nodes: int
-    edges: int
-    architecture_id: str
+
+    @property
+    def nodes(self) -> int:
+        return self.architecture.num_nodes
+
+    @property
+    def edges(self) -> int:
+        return self.architecture.num_edges
+
+    @property
+    def architecture_id(self) -> str:
+        return self.architecture.id
+
+    def row(self) -> dict[str, float | int | str]:
+        """The table row of the level profiles (``level_profile.csv``, ``profile.csv``)."""
+        return {
+            "level": self.level,
+            "macs": self.macs,
+            "params": self.params,
+            "nodes": self.nodes,
+            "edges": self.edges,
+            "architecture_id": self.architecture_id,
+        }
 
 
 def profile_levels(
@@ -106,21 +132,28 @@ def profile_levels(
     upscale: float = 1.0,
     **derive_options: object,
 ) -> list[LevelProfile]:
-    """MACs and parameters against prune level (paper Figure 5), computed analytically."""
+    """The model at each level and its MACs and parameters (paper Figure 5): one derivation per level."""
     profiles = []
     for level in levels:
         arch = derive(metagraph, float(level), upscale, **derive_options)  # type: ignore[arg-type]
-        profiles.append(
-            LevelProfile(
-                float(level),
-                count_macs(arch),
-                count_params(arch),
-                arch.num_nodes,
-                arch.num_edges,
-                arch.id,
-            )
-        )
+        profiles.append(LevelProfile(float(level), arch, count_macs(arch), count_params(arch)))
     return profiles
+
+
+def fit_budget(
+    profiles: Sequence[LevelProfile], macs: int | None = None, params: int | None = None
+) -> LevelProfile:
+    """The profile of the lowest level (the largest model) whose MACs and parameters fit the budget."""
+    if macs is None and params is None:
+        raise field_error("budget", "give macs or params (or both)")
+    for profile in sorted(profiles, key=lambda p: p.level):
+        if (macs is None or profile.macs <= macs) and (params is None or profile.params <= params):
+            return profile
+    levels = [p.level for p in profiles]
+    raise GramError(
+        f"budget: no prune level in [{min(levels)}, {max(levels)}] fits macs<={macs} params<={params}; "
+        "raise the budget or lower the up-scale factor"
+    )
 
 
 def level_for_budget(
@@ -132,12 +165,5 @@ def level_for_budget(
     **derive_options: object,
 ) -> float:
     """The lowest level (the largest model) whose MACs and parameters fit the budget."""
-    if macs is None and params is None:
-        raise field_error("budget", "give macs or params (or both)")
-    for profile in profile_levels(metagraph, sorted(levels), upscale, **derive_options):
-        if (macs is None or profile.macs <= macs) and (params is None or profile.params <= params):
-            return profile.level
-    raise GramError(
-        f"budget: no prune level in [{min(levels)}, {max(levels)}] fits macs<={macs} params<={params}; "
-        "raise the budget or lower the up-scale factor"
-    )
+    profiles = profile_levels(metagraph, levels, upscale, **derive_options)
+    return fit_budget(profiles, macs, params).level

@@ -27,7 +27,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from gramnas.architecture import Architecture
 from gramnas.errors import GramError, field_error, require_int
 from gramnas.metagraph import MetaGraph
 from gramnas.progress import PROGRESS, number
-from gramnas.pruning import DEFAULT_MODE, derive, profile_levels
+from gramnas.pruning import DEFAULT_MODE, LevelProfile, profile_levels
 from gramnas.search.diagnostics import per_dag_signals, reward_correlations, search_warnings
 from gramnas.search.executors import Candidate, Evaluation, Executor
 from gramnas.search.logs import (
@@ -403,32 +403,30 @@ class GramSearch:
             )
             log.warning("no derived architectures or level profile: the search tried no edge")
         else:
+            derive_levels = [float(x) for x in self.settings.derive_levels]
+            profiles = profile_levels(self.metagraph, sorted({*PROFILE_LEVELS, *derive_levels}))
+            at_level = {p.level: p.architecture for p in profiles}
             for level in self.settings.derive_levels:
-                derive(self.metagraph, float(level)).save(
-                    self.run_dir / f"architecture_{level}.json"
-                )
-            profile_note = self._level_profile()
+                at_level[float(level)].save(self.run_dir / f"architecture_{level}.json")
+            profile_note = self._level_profile(profiles)
             plots.append(self.run_dir / f"{LEVEL_PROFILE}.png")
         write_summary(self.run_dir, self.metagraph, self.records, self.probes, profile_note)
         for logger in self.loggers:
             log_images(logger, plots)
             logger.finalize("success")
 
-    def _level_profile(self) -> str:
+    def _level_profile(self, profiles: list[LevelProfile]) -> str:
         """MACs, parameters, nodes, edges (and latency, where a formula gives it) against prune level.
 
         The paper's Figure 5: how the derived model shrinks as the level rises.
         Writes the table and its plot; returns the note that describes them.
         """
-        levels = sorted({*PROFILE_LEVELS, *(float(x) for x in self.settings.derive_levels)})
         backend = self.executor.latency[0]
         with_latency = backend.name in FORMULA_LATENCY
         rows = []
-        for profile in profile_levels(self.metagraph, levels):
-            latency = None
-            if with_latency:
-                latency = backend.measure(derive(self.metagraph, profile.level)).median_ms
-            rows.append({**asdict(profile), "latency_ms": latency})
+        for profile in profiles:
+            latency = backend.measure(profile.architecture).median_ms if with_latency else None
+            rows.append({**profile.row(), "latency_ms": latency})
         latency_note = (
             f"latency from the search's `{backend.name}` backend"
             if with_latency
