@@ -19,11 +19,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from gramnas.cli import one_line_errors
-from gramnas.counting import count_macs, count_params
 from gramnas.errors import field_error, require_int
 from gramnas.progress import number
-from gramnas.pruning import derive, level_for_budget, profile_levels
-from gramnas.registry import load_metagraph
+from gramnas.pruning import fit_budget
+from gramnas.registry import swiftnet_levels
 
 log = logging.getLogger(__name__)
 
@@ -39,31 +38,24 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
     macs, params = (budget_value(f"budget.{k}", cfg.budget[k]) for k in ("macs", "params"))
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    metagraph = load_metagraph(cfg.metagraph)
-    space = metagraph.space
-    size = cfg.input_size or space.input_size
-    options = dict(
-        mode=cfg.prune_mode,
-        max_channels=cfg.max_channels,
-        input_shape=(cfg.in_chans or space.in_channels, size, size),
-        num_classes=cfg.num_classes or space.num_classes,
-        stem=tuple(cfg.stem),
+    profiles = swiftnet_levels(
+        cfg.metagraph,
+        levels,
+        cfg.upscale,
+        cfg.max_channels,
+        cfg.stem,
+        cfg.in_chans,
+        cfg.num_classes,
+        cfg.input_size,
+        cfg.prune_mode,
     )
     latency = instantiate(cfg.latency) if cfg.get("latency") else None
     rows = []
     start = time.perf_counter()
-    for p in profile_levels(metagraph, levels, cfg.upscale, **options):
-        row = {
-            "level": p.level,
-            "macs": p.macs,
-            "params": p.params,
-            "nodes": p.nodes,
-            "edges": p.edges,
-            "architecture_id": p.architecture_id,
-        }
+    for p in profiles:
+        row = p.row()
         if latency is not None:
-            arch = derive(metagraph, p.level, cfg.upscale, **options)
-            row["latency_ms"] = latency.measure(arch).median_ms
+            row["latency_ms"] = latency.measure(p.architecture).median_ms
         rows.append(row)
         log.info(  # on stdout also on a terminal: no progress bar draws here
             "level %g (%d/%d): %.2f MMACs, %d params, latency %s; %.1f s elapsed",
@@ -82,19 +74,17 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
     plot_profile(
         rows,
         run_dir / "profile.png",
-        f"{cfg.metagraph}, up-scale {cfg.upscale}, input {options['input_shape']}",
+        f"{cfg.metagraph}, up-scale {cfg.upscale}, input {profiles[0].architecture.input_shape}",
     )
     print(f"profile of {len(rows)} levels: {run_dir / 'profile.csv'}")
 
     if macs is not None or params is not None:
-        level = level_for_budget(
-            metagraph, macs=macs, params=params, levels=levels, upscale=cfg.upscale, **options
-        )
-        arch = derive(metagraph, level, cfg.upscale, **options)
+        chosen = fit_budget(profiles, macs, params)
+        level, arch = chosen.level, chosen.architecture
         arch.save(run_dir / "architecture.json")
         print(
-            f"budget macs<={macs} params<={params}: level {level} -> {count_macs(arch) / 1e6:.2f} MMACs, "
-            f"{count_params(arch)} params, {arch.num_nodes} nodes, {arch.num_edges} edges "
+            f"budget macs<={macs} params<={params}: level {level} -> {chosen.macs / 1e6:.2f} MMACs, "
+            f"{chosen.params} params, {arch.num_nodes} nodes, {arch.num_edges} edges "
             f"(architecture {arch.id}: {run_dir / 'architecture.json'})"
         )
     return rows

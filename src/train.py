@@ -136,7 +136,8 @@ def optimized_value(metrics: dict[str, Any], name: str | None) -> float | None:
 def model_name(model_cfg: DictConfig, input_size: int) -> str:
     """``swiftnet_0.4_1.5`` (``swiftnet_96_...`` with a stem), ``mobilenetv2_0.35``: also inside sweeps.
 
-    A network from a file is named after it: ``swiftnet_architecture_0.5``.
+    A registered model is its registry name; a network from a file is named
+    after it: ``swiftnet_architecture_0.5``.
     """
     if "path" in model_cfg:
         return f"swiftnet_{Path(model_cfg.path).stem}"
@@ -146,6 +147,8 @@ def model_name(model_cfg: DictConfig, input_size: int) -> str:
     if "width_mult" in model_cfg:
         cifar = "_cifar" if model_cfg._target_.endswith("cifar_mobilenet_v2") else ""
         return f"mobilenetv2{cifar}_{model_cfg.width_mult:g}"
+    if "name" in model_cfg:
+        return model_cfg.name
     return model_cfg._target_.rsplit(".", 1)[-1]
 
 

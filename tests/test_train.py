@@ -79,7 +79,17 @@ def test_every_model_config_composes_and_builds(tmp_path, config):
 
 def test_registry_creates_every_named_variant():
     names = list_models()
-    assert "swiftnet_0.4_1.5" in names and "swiftnet_96_0.5_1.0" in names and len(names) == 20
+    assert "swiftnet_0.4_1.5" in names and "swiftnet_96_0.5_1.0" in names and len(names) == 26
+    assert list_models("swiftnet_96_*") == [
+        "swiftnet_96_0.4_1.0",
+        "swiftnet_96_0.4_1.5",
+        "swiftnet_96_0.5_1.0",
+        "swiftnet_96_0.5_1.5",
+    ]
+    assert list_models("mobilenetv2_*") == ["mobilenetv2_035"] + [
+        f"mobilenetv2_cifar_{w}" for w in ("0.25", "0.35", "0.5", "0.75", "1")
+    ]
+    assert list_models("resnet*") == []
     model = create_model("swiftnet_0.4_1.5", num_classes=100, in_chans=1, input_size=28)
     assert model.architecture.input_shape == (1, 28, 28) and model(
         torch.randn(1, 1, 28, 28)
@@ -88,6 +98,66 @@ def test_registry_creates_every_named_variant():
     assert big.architecture.input_shape == (3, 128, 128) and big.architecture.num_classes == 1000
     with pytest.raises(GramError, match="unknown model"):
         create_model("swiftnet_0.99_9")
+    with pytest.raises(GramError, match=r"^model: no pretrained weights are published"):
+        create_model("swiftnet_0.4_1.5", pretrained=True)
+    cifar = create_model("mobilenetv2_cifar_0.25", num_classes=7, in_chans=1).eval()
+    assert cifar(torch.randn(1, 1, 32, 32)).shape == (1, 7)
+    assert create_model("mobilenetv2_035").classifier[-1].out_features == 10
+
+
+def test_named_model_configs_are_the_registry_names():
+    """Each ``conf/model/swiftnet_*`` file only names its variant; the registry holds the settings."""
+    from omegaconf import OmegaConf
+
+    from train import model_name
+
+    folder = ROOT / "conf" / "model"
+    named = sorted(p.stem for p in folder.glob("swiftnet_*.yaml"))
+    assert named == list_models("swiftnet_*")
+    for name in named:
+        cfg = OmegaConf.load(folder / f"{name}.yaml")
+        assert (cfg._target_, cfg.name, set(cfg)) == (
+            "gramnas.registry.create_model",
+            name,
+            {"_target_", "name", "metagraph"},
+        )
+        assert model_name(cfg, 96) == name
+    generic = OmegaConf.load(folder / "swiftnet.yaml")
+    generic.level, generic.upscale = 0.5, 1.25
+    assert model_name(generic, 32) == "swiftnet_0.5_1.25"
+    assert model_name(OmegaConf.load(folder / "mobilenetv2_cifar.yaml"), 32) in list_models()
+
+
+@pytest.mark.parametrize(
+    "sweep", sorted(p.stem for p in (ROOT / "conf" / "hparams_search").glob("*.yaml"))
+)
+def test_every_sweep_varies_keys_of_its_model(tmp_path, sweep):
+    from omegaconf import OmegaConf
+
+    swept = OmegaConf.load(ROOT / "conf" / "hparams_search" / f"{sweep}.yaml").hydra.sweeper.params
+    cfg = compose_config("train", tmp_path, [f"hparams_search={sweep}"])
+    for key in swept:
+        assert OmegaConf.select(cfg, key) is not None, key
+
+
+def test_create_model_loads_a_checkpoint_or_a_state_dict(finished_runs, tmp_path):
+    best = finished_runs / "0" / "checkpoints" / "best.ckpt"  # model=swiftnet_0.4_1.0, 10 classes
+    trained = load_swiftnet(best)
+    loaded = create_model("swiftnet_0.4_1.0", num_classes=10, checkpoint_path=best).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), trained(x))
+    torch.save(trained.state_dict(), tmp_path / "weights.pt")
+    again = create_model(
+        "swiftnet_0.4_1.0", num_classes=10, checkpoint_path=tmp_path / "weights.pt"
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(again.eval()(x), trained(x))
+    with pytest.raises(GramError, match="weights do not fit the SwiftNet") as error:
+        create_model("swiftnet_0.4_1.5", num_classes=10, checkpoint_path=best)
+    assert str(best) in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(GramError, match="cannot read the checkpoint"):
+        create_model("swiftnet_0.4_1.0", checkpoint_path=tmp_path / "missing.pt")
     with pytest.raises(GramError, match=r"model\.metagraph"):
         load_metagraph("no-such-metagraph")
 
@@ -259,7 +329,7 @@ def test_profile_and_budget(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["model.level=1.5"], "level: must be in [0, 1]"),
+        (["model=swiftnet", "model.level=1.5"], "level: must be in [0, 1]"),
         (["model.metagraph=/nonexistent/metagraph.json"], "model.metagraph"),
         (["data=synthetic", "data.input_size=4"], "too small"),
         (["model=swiftnet_0.4_1.0", "recipe=nothing"], "recipe"),

@@ -4,15 +4,23 @@ A SwiftNet name fixes how it is cut from a meta-graph: ``swiftnet_<L>_<U>``
 is prune level L and channel up-scale U (paper Table 1, 32x32 input);
 ``swiftnet_<R>_<L>_<U>`` adds a stride-2 stem for R x R input (paper Table 3).
 The input shape and classes come from the data at creation time, so the same
-meta-graph adapts to any dataset without a new search.
+meta-graph adapts to any dataset without a new search. The baselines are
+named too: ``mobilenetv2_035`` (torchvision's, ImageNet strides) and
+``mobilenetv2_cifar_<width>`` (:mod:`gramnas.mobilenet`, for 32x32 input).
+The named ``conf/model/*.yaml`` files instantiate :func:`create_model` by name,
+so this list is the one source of each variant's settings.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import fnmatch
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -20,7 +28,7 @@ from gramnas.architecture import Architecture
 from gramnas.errors import GramError, field_error
 from gramnas.metagraph import MetaGraph
 from gramnas.model import build_model
-from gramnas.pruning import DEFAULT_MODE, derive
+from gramnas.pruning import DEFAULT_MODE, LevelProfile, profile_levels
 
 METAGRAPHS_DIR = Path(__file__).parent / "metagraphs"
 DEFAULT_METAGRAPH = "cifar10-paper-gamma1"
@@ -28,6 +36,8 @@ DEFAULT_METAGRAPH = "cifar10-paper-gamma1"
 
 @dataclass(frozen=True)
 class SwiftNetSpec:
+    """How a named SwiftNet is cut from its meta-graph; input and classes may change at creation."""
+
     level: float
     upscale: float = 1.0
     max_channels: int | None = None
@@ -35,6 +45,24 @@ class SwiftNetSpec:
     input_size: int | None = None  # the resolution the variant is meant for; None: the meta-graph's
     num_classes: int | None = None
     metagraph: str = DEFAULT_METAGRAPH
+
+    def build(self, **overrides: Any) -> nn.Module:
+        return swiftnet(**{**dataclasses.asdict(self), **overrides})
+
+
+@dataclass(frozen=True)
+class MobileNetSpec:
+    """A MobileNetV2 baseline: torchvision's (ImageNet strides) or gramnas.mobilenet's for 32x32 input."""
+
+    width_mult: float
+    cifar: bool = False
+
+    def build(self, **overrides: Any) -> nn.Module:
+        if self.cifar:
+            from gramnas.mobilenet import cifar_mobilenet_v2 as factory  # imports torchvision
+        else:
+            factory = mobilenet_v2
+        return factory(**{"width_mult": self.width_mult, **overrides})
 
 
 def variant_name(level: float, upscale: float, resolution: int | None = None) -> str:
@@ -44,7 +72,7 @@ def variant_name(level: float, upscale: float, resolution: int | None = None) ->
     return f"{prefix}{level:g}_{scale}0" if scale.endswith(".") else f"{prefix}{level:g}_{scale}"
 
 
-_MODELS: dict[str, SwiftNetSpec] = {}
+_MODELS: dict[str, SwiftNetSpec | MobileNetSpec] = {}
 for _level in (0.3, 0.4, 0.5, 0.65):
     for _up in (1.0, 1.25, 1.5):
         _MODELS[variant_name(_level, _up)] = SwiftNetSpec(_level, _up)
@@ -54,10 +82,15 @@ for _res in (96, 128):
             _MODELS[variant_name(_level, _up, _res)] = SwiftNetSpec(
                 _level, _up, stem=(32,), input_size=_res, num_classes=1000
             )
+_MODELS["mobilenetv2_035"] = MobileNetSpec(0.35)  # timm's name for torchvision's width 0.35
+for _width in (0.25, 0.35, 0.5, 0.75, 1.0):
+    _MODELS[f"mobilenetv2_cifar_{_width:g}"] = MobileNetSpec(_width, cifar=True)
 
 
-def list_models() -> list[str]:
-    return sorted(_MODELS)
+def list_models(pattern: str | None = None) -> list[str]:
+    """Every name :func:`create_model` knows, sorted; ``pattern`` keeps those it matches (``swiftnet_96_*``)."""
+    names = sorted(_MODELS)
+    return fnmatch.filter(names, pattern) if pattern else names
 
 
 def available_metagraphs() -> list[str]:
@@ -80,9 +113,9 @@ def load_metagraph(name_or_path: str | os.PathLike[str] = DEFAULT_METAGRAPH) -> 
     return MetaGraph.load(path)
 
 
-def swiftnet_architecture(
+def swiftnet_levels(
     metagraph: str | os.PathLike[str] | MetaGraph = DEFAULT_METAGRAPH,
-    level: float = 0.4,
+    levels: Sequence[float] = (0.4,),
     upscale: float = 1.0,
     max_channels: int | None = None,
     stem: tuple[int, ...] | list[int] = (),
@@ -90,21 +123,31 @@ def swiftnet_architecture(
     num_classes: int | None = None,
     input_size: int | None = None,
     prune_mode: str = DEFAULT_MODE,
-) -> Architecture:
-    """Derive a SwiftNet for an input of ``in_chans`` x ``input_size``^2 and ``num_classes`` classes."""
+) -> list[LevelProfile]:
+    """SwiftNets cut at ``levels`` for ``in_chans`` x ``input_size``^2 input and ``num_classes`` classes.
+
+    The one place that adapts a meta-graph to data (unset: the meta-graph's
+    own), for the registry and the profiler alike; each level is derived once.
+    """
     graph = metagraph if isinstance(metagraph, MetaGraph) else load_metagraph(metagraph)
     space = graph.space
     size = input_size or space.input_size
-    return derive(
+    return profile_levels(
         graph,
-        level,
+        levels,
         upscale,
-        max_channels,
+        max_channels=max_channels,
         mode=prune_mode,
         input_shape=(in_chans or space.in_channels, size, size),
         num_classes=num_classes or space.num_classes,
         stem=tuple(stem),
     )
+
+
+def swiftnet_architecture(level: float = 0.4, **options: Any) -> Architecture:
+    """The SwiftNet at one prune level; ``options`` as for :func:`swiftnet_levels`."""
+    [profile] = swiftnet_levels(levels=(level,), **options)
+    return profile.architecture
 
 
 def swiftnet(**options: object) -> nn.Module:
@@ -153,27 +196,35 @@ def from_architecture_file(**options: object) -> nn.Module:
 
 def create_model(
     name: str,
-    num_classes: int | None = None,
-    in_chans: int | None = None,
-    input_size: int | None = None,
-    metagraph: str | os.PathLike[str] | MetaGraph | None = None,
+    pretrained: bool = False,
+    checkpoint_path: str | os.PathLike[str] | None = None,
+    **overrides: Any,
 ) -> nn.Module:
-    """A registered SwiftNet variant; unset arguments fall back to the variant's, then the meta-graph's."""
+    """A registered model, as timm's ``create_model``; ``checkpoint_path`` loads trained weights.
+
+    ``overrides`` replace the variant's settings: ``num_classes``, ``in_chans``,
+    ``input_size`` (the data's), and a SwiftNet's ``metagraph``, ``level``,
+    ``upscale`` ... or a MobileNetV2's ``width_mult``; None keeps the variant's.
+    ``checkpoint_path`` is a gramnas training checkpoint or a ``state_dict``
+    file, read as tensors and plain data only.
+    """
     if name not in _MODELS:
+        close = difflib.get_close_matches(name, _MODELS, n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else "e.g. swiftnet_0.4_1.5"
         raise GramError(
-            f"model: unknown model {name!r}; list_models() gives {len(_MODELS)} names, e.g. swiftnet_0.4_1.5"
+            f"model: unknown model {name!r}; list_models() gives {len(_MODELS)} names, {hint}"
         )
-    spec = _MODELS[name]
-    return swiftnet(
-        metagraph=metagraph or spec.metagraph,
-        level=spec.level,
-        upscale=spec.upscale,
-        max_channels=spec.max_channels,
-        stem=spec.stem,
-        in_chans=in_chans,
-        num_classes=num_classes or spec.num_classes,
-        input_size=input_size or spec.input_size,
-    )
+    if pretrained:
+        raise GramError(
+            f"model: no pretrained weights are published for {name} yet; train it "
+            f"(src/train.py model={name}) and pass checkpoint_path=<its best.ckpt>"
+        )
+    model = _MODELS[name].build(**{k: v for k, v in overrides.items() if v is not None})
+    if checkpoint_path is not None:
+        from gramnas.training.checkpoint import load_weights  # torch only, no Lightning
+
+        load_weights(model, checkpoint_path)
+    return model
 
 
 def mobilenet_v2(
