@@ -16,11 +16,15 @@ so does, with ``--mobilenet``, the hand-designed peer: a CIFAR MobileNetV2
 Rows are appended to ``<out>/results.csv`` as they finish (a stopped run
 resumes; its configuration must match ``<out>/config.json``); the table goes
 to ``<out>/table.md``: per level, the SwiftNet's accuracy (mean of its seeds),
-the random networks' mean +- sd, the difference and its z-score against the
-random spread.
+the random networks' mean +- sd and best, the difference and its z-score
+against the random spread, and the other baselines. ``--shuffled N`` adds N
+networks derived the search's way from its evidence shuffled among the edges
+it tried (:func:`gramnas.baselines.shuffled_derivations`, level chosen for the
+closest MACs): they separate what the search learnt from what pruning alone
+gives.
 
 Run: .venv/bin/python bench/versus_random.py --metagraph <name or path>
-     --data data/cifar10-jpg [--levels 0.4 0.5 0.65 | --budgets 5 12 36] [--mobilenet] [--threads 1]
+     --data data/cifar10-jpg [--levels 0.4 0.5 0.65 | --budgets 5 12 36] [--shuffled 2] [--mobilenet] [--threads 1]
      [--out DIR]
 """
 
@@ -41,7 +45,7 @@ import torch
 from torch import nn
 
 from gramnas import Architecture, count_macs, count_params, derive, level_for_budget
-from gramnas.baselines import random_architectures
+from gramnas.baselines import random_architectures, shuffled_derivations
 from gramnas.counting import count_with_hooks
 from gramnas.mobilenet import cifar_mobilenet_v2, width_for_macs
 from gramnas.registry import load_metagraph
@@ -66,7 +70,7 @@ class Job:
     """One training of the comparison."""
 
     level: float
-    kind: str  # swiftnet, random or mobilenetv2
+    kind: str  # swiftnet, random, shuffled or mobilenetv2
     index: int
     seed: int
     name: str
@@ -100,6 +104,18 @@ def networks(args: argparse.Namespace) -> list[Job]:
             metagraph, count_macs(swiftnet), args.random, args.tolerance, seed=int(level * 1000)
         )
         jobs += [architecture_job(level, "random", i, 0, a) for i, a in enumerate(randoms)]
+        shuffled = (
+            shuffled_derivations(
+                metagraph,
+                count_macs(swiftnet),
+                args.shuffled,
+                args.tolerance,
+                seed=int(level * 1000),
+            )
+            if args.shuffled
+            else []
+        )
+        jobs += [architecture_job(level, "shuffled", i, 0, a) for i, a in enumerate(shuffled)]
         if args.mobilenet:
             jobs += [mobilenet_job(level, s, count_macs(swiftnet)) for s in range(args.seeds)]
     return jobs
@@ -124,36 +140,36 @@ def column(rows: list[dict[str, str]], kind: str, field: str) -> list[float]:
     return [float(r[field]) for r in rows if r["kind"] == kind]
 
 
+def baseline_cells(rows: list[dict[str, str]], kind: str) -> str:
+    """``MMACs | top-1`` of one kind of network at a level (a range of MACs where they differ)."""
+    accuracy, macs = column(rows, kind, "accuracy"), column(rows, kind, "macs")
+    if not accuracy:
+        return "- | -"
+    low, high = min(macs) / 1e6, max(macs) / 1e6
+    span = f"{low:.2f}" if low == high else f"{low:.2f}-{high:.2f}"
+    return f"{span} | {mean_sd(accuracy)}"
+
+
 def summarize(rows: list[dict[str, str]], header: str) -> str:
     lines = [
         header,
         "",
-        "| level | SwiftNet MMACs | SwiftNet top-1 | random MMACs | random top-1 "
-        "| difference | z | MobileNetV2 (CIFAR) MMACs | MobileNetV2 top-1 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| level | SwiftNet MMACs | SwiftNet top-1 | random MMACs | random top-1 | best random "
+        "| SwiftNet - random | z | shuffled-evidence MMACs | shuffled top-1 "
+        "| MobileNetV2 (CIFAR) MMACs | MobileNetV2 top-1 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for level in sorted({float(r["level"]) for r in rows}):
         at = [r for r in rows if float(r["level"]) == level]
-
-        swift, rand, mobile = (
-            column(at, "swiftnet", "accuracy"),
-            column(at, "random", "accuracy"),
-            column(at, "mobilenetv2", "accuracy"),
-        )
+        swift, rand = column(at, "swiftnet", "accuracy"), column(at, "random", "accuracy")
         if not swift or len(rand) < 2:
             continue
         s_mean, r_mean, r_sd = statistics.mean(swift), statistics.mean(rand), statistics.stdev(rand)
         z = (s_mean - r_mean) / r_sd if r_sd > 0 else float("nan")
-        macs = column(at, "random", "macs")
-        mobile_cells = (
-            f"{column(at, 'mobilenetv2', 'macs')[0] / 1e6:.2f} | {mean_sd(mobile)}"
-            if mobile
-            else "- | -"
-        )
         lines.append(
-            f"| {level:g} | {column(at, 'swiftnet', 'macs')[0] / 1e6:.2f} | {mean_sd(swift)} "
-            f"| {min(macs) / 1e6:.2f}-{max(macs) / 1e6:.2f} | {mean_sd(rand)} "
-            f"| {100 * (s_mean - r_mean):+.2f} | {z:+.2f} | {mobile_cells} |"
+            f"| {level:g} | {baseline_cells(at, 'swiftnet')} | {baseline_cells(at, 'random')} "
+            f"| {100 * max(rand):.2f} | {100 * (s_mean - r_mean):+.2f} | {z:+.2f} "
+            f"| {baseline_cells(at, 'shuffled')} | {baseline_cells(at, 'mobilenetv2')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -170,6 +186,9 @@ def main() -> None:
     sizes.add_argument("--levels", type=float, nargs="+", default=[0.4, 0.5, 0.65])
     sizes.add_argument("--budgets", type=float, nargs="+", help="MMACs; overrides --levels")
     parser.add_argument("--random", type=int, default=5, help="random networks per level")
+    parser.add_argument(
+        "--shuffled", type=int, default=0, help="derivations from the evidence shuffled per DAG"
+    )
     parser.add_argument(
         "--mobilenet", action="store_true", help="also a CIFAR MobileNetV2 at the SwiftNet's MACs"
     )

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gramnas import GramError, MetaGraph, count_macs, derive
-from gramnas.baselines import random_architectures
+from gramnas.baselines import random_architectures, shuffle_evidence, shuffled_derivations
 from gramnas.counting import count_with_hooks
 from gramnas.mobilenet import cifar_mobilenet_v2, width_for_macs
 from gramnas.training.tensor_fit import TensorRecipe, augment_batch, train_and_evaluate
@@ -86,3 +86,25 @@ def test_tensor_training_takes_a_model_factory():
     build = partial(cifar_mobilenet_v2, 0.1, 3, 2)
     top1 = train_and_evaluate(build, (x, y), (x, y), recipe, seed=0)
     assert top1 == train_and_evaluate(build, (x, y), (x, y), recipe, seed=0)
+
+
+def test_shuffled_evidence_keeps_each_dags_tries_and_effects(trained_metagraph):
+    shuffled = shuffle_evidence(trained_metagraph, np.random.default_rng(0))
+    assert (shuffled.tried > 0).tolist() == (trained_metagraph.tried > 0).tolist()
+    for k in range(trained_metagraph.space.num_dags):
+        pairs = sorted(
+            zip(trained_metagraph.tried[k], trained_metagraph.advantage_sum[k], strict=True)
+        )
+        assert sorted(zip(shuffled.tried[k], shuffled.advantage_sum[k], strict=True)) == pairs
+    assert not np.array_equal(shuffled.advantage_sum, trained_metagraph.advantage_sum)
+    assert np.array_equal(shuffled.weights, trained_metagraph.weights)
+
+
+def test_shuffled_derivations_match_the_macs(trained_metagraph):
+    target = count_macs(derive(trained_metagraph, 0.5))
+    archs = shuffled_derivations(trained_metagraph, target, count=2, tolerance=0.5, seed=3)
+    assert len({a.id for a in archs}) == 2
+    assert all(abs(count_macs(a) - target) <= 0.5 * target for a in archs)
+    fresh = MetaGraph.create(trained_metagraph.space, seed=0)
+    with pytest.raises(GramError, match="no evidence"):
+        shuffled_derivations(fresh, target)

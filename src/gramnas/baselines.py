@@ -1,14 +1,20 @@
-"""Random architectures from a meta-graph's own space: the baseline a search must beat.
+"""Baselines a search must beat, drawn from a meta-graph's own space at equal MACs.
 
 A searched SwiftNet is only worth its search if it beats networks drawn at
-random from the same DAGs (same node operations) at the same cost. Random
-networks here are Bernoulli draws from the meta-graph with uniform weights, at
-sampling densities spread log-uniformly, kept when their MACs fall within a
-tolerance of the target.
+random from the same DAGs (same node operations) at the same cost:
+
+- :func:`random_architectures`: Bernoulli draws from the meta-graph with
+  uniform weights, at sampling densities spread log-uniformly, kept when their
+  MACs fall within a tolerance of the target.
+- :func:`shuffled_derivations`: the search's own pruning applied to its own
+  evidence shuffled among the edges it tried. These networks share how a
+  derived SwiftNet is shaped (only tried edges, pruned per DAG); only the
+  search's choice of which tried edges paid off is replaced by chance.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -17,6 +23,7 @@ from gramnas.architecture import Architecture
 from gramnas.counting import count_macs
 from gramnas.errors import GramError, field_error, require_int
 from gramnas.metagraph import MetaGraph, reachable_edges
+from gramnas.pruning import profile_levels
 
 DENSITY_RANGE = (0.003, 0.3)
 
@@ -52,4 +59,44 @@ def random_architectures(
     raise GramError(
         f"macs: found {len(found)} of {count} random networks within {tolerance:.0%} of "
         f"{macs / 1e6:.2f} MMACs in {max_draws} draws; widen the tolerance or change the target"
+    )
+
+
+def shuffle_evidence(metagraph: MetaGraph, rng: np.random.Generator) -> MetaGraph:
+    """A copy whose evidence (tries and advantage sums together) is permuted among each DAG's tried edges."""
+    shuffled = copy.deepcopy(metagraph)
+    for k in range(metagraph.space.num_dags):
+        tried = np.flatnonzero(metagraph.tried[k])
+        order = rng.permutation(tried)
+        shuffled.tried[k, tried] = metagraph.tried[k, order]
+        shuffled.advantage_sum[k, tried] = metagraph.advantage_sum[k, order]
+    return shuffled
+
+
+def shuffled_derivations(
+    metagraph: MetaGraph,
+    macs: int,
+    count: int = 2,
+    tolerance: float = 0.2,
+    seed: int = 0,
+    max_shuffles: int = 200,
+) -> list[Architecture]:
+    """``count`` distinct networks derived from shuffled evidence, each at the level whose MACs come closest to ``macs``."""
+    require_int("count", count, 1)
+    if not metagraph.tried.any():
+        raise field_error(
+            "metagraph", "records no evidence to shuffle", "pass a searched meta-graph"
+        )
+    rng = np.random.default_rng(seed)
+    found: dict[str, Architecture] = {}
+    for _ in range(max_shuffles):
+        profiles = profile_levels(shuffle_evidence(metagraph, rng))
+        closest = min(profiles, key=lambda p: abs(p.macs - macs))
+        if abs(closest.macs - macs) <= tolerance * macs:
+            found.setdefault(closest.architecture.id, closest.architecture)
+            if len(found) == count:
+                return list(found.values())
+    raise GramError(
+        f"macs: {len(found)} of {count} shuffled derivations came within {tolerance:.0%} of "
+        f"{macs / 1e6:.2f} MMACs in {max_shuffles} shuffles; widen the tolerance"
     )
