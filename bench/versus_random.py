@@ -14,7 +14,9 @@ so does, with ``--mobilenet``, the hand-designed peer: a CIFAR MobileNetV2
 (:mod:`gramnas.mobilenet`) whose width gives the SwiftNet's MACs.
 
 Rows are appended to ``<out>/results.csv`` as they finish (a stopped run
-resumes; its configuration must match ``<out>/config.json``); the table goes
+resumes; its configuration must match ``<out>/config.json``; a second process
+with the same configuration may share the folder, as each skips the trainings
+the file holds when it reaches them); the table goes
 to ``<out>/table.md``: per level, the SwiftNet's accuracy (mean of its seeds),
 the random networks' mean +- sd and best, the difference and its z-score
 against the random spread, and the other baselines. ``--shuffled N`` adds N
@@ -130,6 +132,17 @@ def load_data(args: argparse.Namespace) -> tuple[tuple, tuple]:
     return (proxy.train_x, proxy.train_y), evaluation
 
 
+def read_rows(results: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(results.open())) if results.exists() else []
+
+
+def finished(results: Path) -> set[tuple[float, str, int, int]]:
+    """(level, kind, index, seed) of the trainings ``results`` holds, read afresh: runs may share a folder."""
+    return {
+        (float(r["level"]), r["kind"], int(r["index"]), int(r["seed"])) for r in read_rows(results)
+    }
+
+
 def mean_sd(values: list[float]) -> str:
     """Accuracies as ``mean +- sd (n=..)`` in percent."""
     sd = f" +- {100 * statistics.stdev(values):.2f}" if len(values) > 1 else ""
@@ -208,8 +221,6 @@ def main() -> None:
     if config_path.exists() and json.loads(config_path.read_text()) != config:
         raise SystemExit(f"{config_path}: another configuration ran here; use a new --out")
     config_path.write_text(json.dumps(config, indent=1) + "\n")
-    done = list(csv.DictReader(results.open())) if results.exists() else []
-    finished = {(float(r["level"]), r["kind"], int(r["index"]), int(r["seed"])) for r in done}
 
     recipe = TensorRecipe(epochs=args.epochs)
     train, evaluation = load_data(args)
@@ -221,7 +232,7 @@ def main() -> None:
         f"images. {platform.processor() or platform.machine()}, {args.threads} thread(s)."
     )
     for job in networks(args):
-        if (job.level, job.kind, job.index, job.seed) in finished:
+        if (job.level, job.kind, job.index, job.seed) in finished(results):
             continue
         began = time.perf_counter()
         top1 = train_and_evaluate(job.build, train, evaluation, recipe, job.seed)
@@ -236,11 +247,10 @@ def main() -> None:
             if new:
                 writer.writeheader()
             writer.writerow(row)
-        done.append({k: str(v) for k, v in row.items()})
         print(f"level {job.level:g} {job.kind} {job.index} seed {job.seed}: {100 * top1:.2f}% "
               f"({row['macs'] / 1e6:.2f} MMACs, {row['seconds']} s)", flush=True)  # fmt: skip
-        (args.out / "table.md").write_text(summarize(done, header))
-    print(summarize(done, header))
+        (args.out / "table.md").write_text(summarize(read_rows(results), header))
+    print(summarize(read_rows(results), header))
     print(f"wall time this run: {time.perf_counter() - start:.0f} s")
 
 
