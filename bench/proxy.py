@@ -338,7 +338,7 @@ def main() -> None:
         f" x {args.gt_epochs} epochs; {len(done)} already done in {results}",
         flush=True,
     )
-    datamodule = ImageFolderDataModule(root=args.data, image_size=32, in_channels=3)
+    datamodule = ImageFolderDataModule(root=args.data, input_size=32, in_channels=3)
     biggest = max(s.images for s in settings)
     pool = datamodule.proxy_data(args.gt_train + args.gt_val, biggest + proxy_val, seed=args.seed)
     gt_data = ProxyData(

@@ -124,7 +124,7 @@ def networks(args: argparse.Namespace) -> list[Job]:
 
 
 def load_data(args: argparse.Namespace) -> tuple[tuple, tuple]:
-    datamodule = ImageFolderDataModule(root=args.data, image_size=32, in_channels=3)
+    datamodule = ImageFolderDataModule(root=args.data, input_size=32, in_channels=3)
     proxy = datamodule.proxy_data(args.train_images, 1, seed=args.data_seed)
     test = datamodule.dataset(train=False, augment=False)
     images, labels = zip(*(test[i] for i in range(len(test))), strict=True)

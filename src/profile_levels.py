@@ -44,7 +44,7 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
         cfg.upscale,
         cfg.max_channels,
         cfg.stem,
-        cfg.in_chans,
+        cfg.in_channels,
         cfg.num_classes,
         cfg.input_size,
         cfg.prune_mode,

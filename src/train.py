@@ -55,7 +55,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = instantiate(cfg.data)
     shape = datamodule.input_shape
     model = instantiate(
-        cfg.model, in_chans=shape[0], num_classes=datamodule.num_classes, input_size=shape[1]
+        cfg.model, in_channels=shape[0], num_classes=datamodule.num_classes, input_size=shape[1]
     )
     macs, _ = macs_and_params(model, shape)
     if cfg.budget.macs is not None and macs > cfg.budget.macs:

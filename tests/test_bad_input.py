@@ -107,7 +107,7 @@ def image_folder(root: Path, corrupt: bool = False, empty_class: bool = False) -
     return root
 
 
-FOLDER = ["data=imagefolder", "data.image_size=8", "data.num_workers=0"]
+FOLDER = ["data=imagefolder", "data.input_size=8", "data.num_workers=0"]
 FOLDER_PROXY = ["search.proxy_train=4", "search.proxy_val=2"]  # all 6 training images
 
 

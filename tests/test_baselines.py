@@ -58,7 +58,7 @@ def test_tensor_training_learns_a_separable_task(tiny_space):
 
 
 def test_cifar_mobilenet_keeps_a_4x4_map_and_adapts_to_the_data():
-    model = cifar_mobilenet_v2(0.25, in_chans=1, num_classes=7).eval()
+    model = cifar_mobilenet_v2(0.25, in_channels=1, num_classes=7).eval()
     assert model(torch.zeros(2, 1, 32, 32)).shape == (2, 7)
     assert model.features(torch.zeros(1, 1, 32, 32)).shape[-2:] == (4, 4)  # total stride 8
     with pytest.raises(GramError, match=r"model\.width_mult"):

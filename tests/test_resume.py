@@ -76,7 +76,7 @@ def test_a_resume_refuses_other_settings_and_logs_the_allowed_ones(tmp_path):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_runs_of_earlier_versions_resume_with_their_command_line(tmp_path, seed):
-    """The CIFAR-10 runs in assets/ (config.yaml with search.resume, no allow_changes)."""
+    """The CIFAR-10 runs in assets/ (config.yaml with search.resume, no allow_changes, data.image_size)."""
     stored = ROOT / f"assets/searches/cifar10-mnasnet-seed{seed}/config.yaml"
     if not stored.is_file():
         pytest.skip(f"{stored} is not in this checkout")

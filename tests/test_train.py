@@ -73,7 +73,7 @@ def test_every_model_config_composes_and_builds(tmp_path, config):
     if config == "architecture":
         overrides.append(f"model.path={swiftnet_architecture().save(tmp_path / 'arch.json')}")
     cfg = compose_config("train", tmp_path, overrides)
-    model = instantiate(cfg.model, in_chans=3, num_classes=10, input_size=size)
+    model = instantiate(cfg.model, in_channels=3, num_classes=10, input_size=size)
     assert model.eval()(torch.randn(2, 3, size, size)).shape == (2, 10)
 
 
@@ -90,7 +90,7 @@ def test_registry_creates_every_named_variant():
         f"mobilenetv2_cifar_{w}" for w in ("0.25", "0.35", "0.5", "0.75", "1")
     ]
     assert list_models("resnet*") == []
-    model = create_model("swiftnet_0.4_1.5", num_classes=100, in_chans=1, input_size=28)
+    model = create_model("swiftnet_0.4_1.5", num_classes=100, in_channels=1, input_size=28)
     assert model.architecture.input_shape == (1, 28, 28) and model(
         torch.randn(1, 1, 28, 28)
     ).shape == (1, 100)
@@ -389,13 +389,13 @@ def test_image_folder_labels_every_split_by_the_training_classes(tmp_path):
     from gramnas.training.data import ImageFolderDataModule
 
     image_folders(tmp_path / "ok", {"train": ["a", "b", "c"], "test": ["a", "c"]})
-    data = ImageFolderDataModule(root=str(tmp_path / "ok"), image_size=8)
+    data = ImageFolderDataModule(root=str(tmp_path / "ok"), input_size=8)
     test = data.dataset(train=False, augment=False)
     assert data.num_classes == 3 and test.classes == ["a", "b", "c"]
     assert sorted(label for _, label in test) == [0, 0, 2, 2]  # c is 2 in training too
 
     image_folders(tmp_path / "bad", {"train": ["a", "b"], "test": ["a", "d"]})
-    data = ImageFolderDataModule(root=str(tmp_path / "bad"), image_size=8)
+    data = ImageFolderDataModule(root=str(tmp_path / "bad"), input_size=8)
     with pytest.raises(GramError, match=r"^data\.root: .*class d") as error:
         data.dataset(train=False, augment=False)
     assert "\n" not in str(error.value)

@@ -32,7 +32,7 @@ WIDTH_RANGE = (0.05, 3.0)
 
 def cifar_mobilenet_v2(
     width_mult: float = 1.0,
-    in_chans: int = 3,
+    in_channels: int = 3,
     num_classes: int = 10,
     input_size: int | None = None,
 ) -> MobileNetV2:
@@ -48,7 +48,7 @@ def cifar_mobilenet_v2(
     )
     stem = model.features[0]
     model.features[0] = Conv2dNormActivation(
-        in_chans,
+        in_channels,
         stem[0].out_channels,
         stride=1,
         norm_layer=nn.BatchNorm2d,

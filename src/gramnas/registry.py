@@ -119,12 +119,12 @@ def swiftnet_levels(
     upscale: float = 1.0,
     max_channels: int | None = None,
     stem: tuple[int, ...] | list[int] = (),
-    in_chans: int | None = None,
+    in_channels: int | None = None,
     num_classes: int | None = None,
     input_size: int | None = None,
     prune_mode: str = DEFAULT_MODE,
 ) -> list[LevelProfile]:
-    """SwiftNets cut at ``levels`` for ``in_chans`` x ``input_size``^2 input and ``num_classes`` classes.
+    """SwiftNets cut at ``levels`` for ``in_channels`` x ``input_size``^2 input and ``num_classes`` classes.
 
     The one place that adapts a meta-graph to data (unset: the meta-graph's
     own), for the registry and the profiler alike; each level is derived once.
@@ -138,7 +138,7 @@ def swiftnet_levels(
         upscale,
         max_channels=max_channels,
         mode=prune_mode,
-        input_shape=(in_chans or space.in_channels, size, size),
+        input_shape=(in_channels or space.in_channels, size, size),
         num_classes=num_classes or space.num_classes,
         stem=tuple(stem),
     )
@@ -157,7 +157,7 @@ def swiftnet(**options: object) -> nn.Module:
 
 def load_architecture(
     path: str | os.PathLike[str] | None,
-    in_chans: int | None = None,
+    in_channels: int | None = None,
     num_classes: int | None = None,
     input_size: int | None = None,
 ) -> Architecture:
@@ -184,7 +184,7 @@ def load_architecture(
     channels, height, width = arch.input_shape
     return dataclasses.replace(
         arch,
-        input_shape=(in_chans or channels, input_size or height, input_size or width),
+        input_shape=(in_channels or channels, input_size or height, input_size or width),
         num_classes=num_classes or arch.num_classes,
     )
 
@@ -198,16 +198,25 @@ def create_model(
     name: str,
     pretrained: bool = False,
     checkpoint_path: str | os.PathLike[str] | None = None,
+    in_chans: int | None = None,
     **overrides: Any,
 ) -> nn.Module:
     """A registered model, as timm's ``create_model``; ``checkpoint_path`` loads trained weights.
 
-    ``overrides`` replace the variant's settings: ``num_classes``, ``in_chans``,
+    ``overrides`` replace the variant's settings: ``num_classes``, ``in_channels``,
     ``input_size`` (the data's), and a SwiftNet's ``metagraph``, ``level``,
     ``upscale`` ... or a MobileNetV2's ``width_mult``; None keeps the variant's.
+    ``in_chans`` is timm's name for ``in_channels``, accepted here only, so that
+    code written for timm runs unchanged.
     ``checkpoint_path`` is a gramnas training checkpoint or a ``state_dict``
     file, read as tensors and plain data only.
     """
+    if in_chans is not None:
+        if overrides.get("in_channels") not in (None, in_chans):
+            raise GramError(
+                f"model: in_chans={in_chans} and in_channels={overrides['in_channels']} differ"
+            )
+        overrides["in_channels"] = in_chans
     if name not in _MODELS:
         close = difflib.get_close_matches(name, _MODELS, n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "e.g. swiftnet_0.4_1.5"
@@ -229,7 +238,7 @@ def create_model(
 
 def mobilenet_v2(
     width_mult: float = 0.35,
-    in_chans: int = 3,
+    in_channels: int = 3,
     num_classes: int = 10,
     input_size: int | None = None,
 ) -> nn.Module:
@@ -237,9 +246,14 @@ def mobilenet_v2(
     from torchvision.models import mobilenet_v2 as torchvision_mobilenet_v2
 
     model = torchvision_mobilenet_v2(width_mult=width_mult, num_classes=num_classes)
-    if in_chans != 3:
+    if in_channels != 3:
         first = model.features[0][0]
         model.features[0][0] = nn.Conv2d(
-            in_chans, first.out_channels, first.kernel_size, first.stride, first.padding, bias=False
+            in_channels,
+            first.out_channels,
+            first.kernel_size,
+            first.stride,
+            first.padding,
+            bias=False,
         )
     return model

@@ -54,6 +54,9 @@ HELD_BY_METAGRAPH = (
     "search.pi_max",
 )
 
+# Keys renamed since a run was stored ({old: new}): a stored run reads as if written today.
+RENAMED = {"data.image_size": "data.input_size"}
+
 log = logging.getLogger(__name__)
 
 
@@ -121,7 +124,7 @@ def run_config(run_dir: Path) -> dict[str, Any] | None:
         raise GramError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
     for entry in read_jsonl(run_dir / CONFIG_CHANGES):
         config.update({key: new for key, (_, new) in entry["changes"].items()})
-    return config
+    return {RENAMED.get(key, key): value for key, value in config.items()}
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -348,7 +348,7 @@ class ImageFolderDataModule(TorchvisionDataModule):
 
     def __init__(
         self,
-        image_size: int = 32,
+        input_size: int = 32,
         in_channels: int = 3,
         test_fraction: float = 0.2,
         mean: tuple[float, ...] | None = None,
@@ -357,7 +357,7 @@ class ImageFolderDataModule(TorchvisionDataModule):
     ) -> None:
         kwargs.setdefault("download", False)
         super().__init__(**kwargs)
-        self.input_size, self.in_channels = image_size, in_channels
+        self.input_size, self.in_channels = input_size, in_channels
         self.test_fraction = test_fraction
         imagenet = in_channels == 3  # ImageNet statistics for colour images, 0.5 for grey
         self.mean = tuple(mean) if mean else ((0.485, 0.456, 0.406) if imagenet else (0.5,))
