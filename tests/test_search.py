@@ -46,7 +46,7 @@ def run_search(tmp_path, name, *overrides):
 
 def test_search_trains_every_candidate_and_learns(tmp_path):
     metagraph = run_search(
-        tmp_path, "run", "search.iterations=4", "latency=onnxruntime", "latency.runs=5"
+        tmp_path, "run", "search.iterations=4", "latency=onnxruntime", "+latency.runs=5"
     )
     run_dir = tmp_path / "run"
     start = MetaGraph.create(metagraph.space, seed=0)

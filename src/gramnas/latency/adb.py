@@ -29,7 +29,7 @@ from torch import nn
 
 from gramnas.architecture import Architecture
 from gramnas.errors import GramError, field_error
-from gramnas.latency.base import LatencyBackend, LatencyResult, resolve_model
+from gramnas.latency.base import RUNS, WARMUP, LatencyBackend, LatencyResult, resolve_model
 
 _STATS = re.compile(
     r"count=(\d+)\s+first=(\d+)\s+curr=(\d+)\s+min=(\d+)\s+max=(\d+)\s+avg=([\d.e+]+)\s+std=(\d+)"
@@ -112,8 +112,8 @@ class AdbBackend(LatencyBackend):
         device_dir: str = "/data/local/tmp",
         threads: int = 1,
         use_gpu: bool = False,
-        warmup_runs: int = 10,
-        num_runs: int = 50,
+        warmup_runs: int = WARMUP,
+        num_runs: int = RUNS,
         extra_args: Sequence[str] = (),
         timeout_s: float = 300.0,
     ) -> None:

@@ -46,11 +46,17 @@ class LatencyResult:
         return asdict(self)
 
 
+# The protocol's defaults, for every measuring backend; conf/latency/*.yaml do not repeat them.
+WARMUP = 10
+RUNS = 50
+MIN_RUNS = 10
+
+
 @dataclass(frozen=True)
 class TimingProtocol:
-    warmup: int = 10
-    runs: int = 50
-    min_runs: int = 10
+    warmup: int = WARMUP
+    runs: int = RUNS
+    min_runs: int = MIN_RUNS
     time_budget_s: float | None = None
 
     def __post_init__(self) -> None:

@@ -13,6 +13,9 @@ from gramnas.architecture import Architecture
 from gramnas.errors import field_error
 from gramnas.export import DEFAULT_OPSET, export_onnx
 from gramnas.latency.base import (
+    MIN_RUNS,
+    RUNS,
+    WARMUP,
     LatencyBackend,
     LatencyResult,
     TimingProtocol,
@@ -33,9 +36,9 @@ class OnnxRuntimeBackend(LatencyBackend):
         optimization: str = "all",
         provider: str = "CPUExecutionProvider",
         opset: int = DEFAULT_OPSET,
-        warmup: int = 10,
-        runs: int = 50,
-        min_runs: int = 10,
+        warmup: int = WARMUP,
+        runs: int = RUNS,
+        min_runs: int = MIN_RUNS,
         time_budget_s: float | None = None,
         batch_size: int = 1,
     ) -> None:

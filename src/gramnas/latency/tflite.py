@@ -21,6 +21,9 @@ from torch import nn
 from gramnas.architecture import Architecture
 from gramnas.errors import GramError
 from gramnas.latency.base import (
+    MIN_RUNS,
+    RUNS,
+    WARMUP,
     LatencyBackend,
     LatencyResult,
     TimingProtocol,
@@ -87,9 +90,9 @@ class TFLiteBackend(LatencyBackend):
     def __init__(
         self,
         threads: int = 1,
-        warmup: int = 10,
-        runs: int = 50,
-        min_runs: int = 10,
+        warmup: int = WARMUP,
+        runs: int = RUNS,
+        min_runs: int = MIN_RUNS,
         time_budget_s: float | None = None,
         check_tolerance: float | None = 1e-3,
     ) -> None:

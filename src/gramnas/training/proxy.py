@@ -14,7 +14,6 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import lightning as L
@@ -39,14 +38,16 @@ warnings.filterwarnings(
 
 @dataclass
 class ProxyRecipe:
-    """How each candidate is trained (paper: momentum SGD); a few epochs on 500 samples."""
+    """How each candidate is trained (paper: momentum SGD); a few epochs on 500 samples.
 
-    epochs: int = 5
-    batch_size: int = 64
-    optimizer: OptimizerFactory = field(
-        default_factory=lambda: partial(torch.optim.SGD, lr=0.01, momentum=0.9, weight_decay=5e-4)
-    )
-    channels_last: bool = False
+    No defaults but Lightning's own ``trainer``: ``conf/proxy/default.yaml`` is the
+    one place the recipe is set, and a search's ``config.yaml`` records it.
+    """
+
+    epochs: int
+    batch_size: int
+    optimizer: OptimizerFactory
+    channels_last: bool
     trainer: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
