@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from gramnas.cli import one_line_errors
 from gramnas.errors import field_error, require_int
+from gramnas.plots import plot_profile
 from gramnas.progress import number
 from gramnas.pruning import fit_budget
 from gramnas.registry import swiftnet_levels
@@ -111,37 +112,6 @@ def budget_value(field: str, value: object) -> int | None:
     if not (math.isfinite(number) and number > 0):
         raise field_error(field, f"must be a positive number or null, got {value!r}")
     return int(number)
-
-
-def plot_profile(rows: list[dict[str, float]], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    levels = [r["level"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
-    ax.plot(levels, [r["macs"] / 1e6 for r in rows], "o-", markersize=3, label="MMACs")
-    ax.plot(levels, [r["params"] / 1e6 for r in rows], "s-", markersize=3, label="M parameters")
-    ax.set_yscale("log")
-    ax.set_xlabel("structure-level prune level")
-    ax.set_title(title, fontsize=9)
-    if "latency_ms" in rows[0]:
-        twin = ax.twinx()
-        twin.plot(
-            levels,
-            [r["latency_ms"] for r in rows],
-            "^-",
-            color="C3",
-            markersize=3,
-            label="latency (ms)",
-        )
-        twin.set_ylabel("latency (ms)")
-        twin.legend(loc="upper center")
-    ax.legend(loc="upper right")
-    ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

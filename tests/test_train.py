@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from conftest import ROOT, compose_config, run_entry_point
 from gramnas import Architecture, GramError
 from gramnas.model import SwiftNet
+from gramnas.plots import point_labels
 from gramnas.registry import (
     create_model,
     list_models,
@@ -20,7 +21,7 @@ from gramnas.registry import (
     load_metagraph,
     swiftnet_architecture,
 )
-from gramnas.summary import collect_runs, point_labels, write_summary
+from gramnas.summary import collect_runs, write_summary
 from gramnas.training.checkpoint import load_swiftnet
 
 TINY_DATA = [

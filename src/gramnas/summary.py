@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from gramnas.errors import GramError
+from gramnas.plots import plot_accuracy_vs_macs
 
 COLUMNS = (
     "model",
@@ -110,52 +110,3 @@ def write_summary(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]
         out / "results.md",
         plot_accuracy_vs_macs(rows, out / "accuracy_vs_macs.png"),
     ]
-
-
-def plot_accuracy_vs_macs(rows: list[dict[str, Any]], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
-    families: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        families.setdefault(
-            "SwiftNet"
-            if str(row["model"]).startswith("swiftnet")
-            else str(row["model"]).split("_")[0],
-            [],
-        ).append(row)
-    for family, members in sorted(families.items()):
-        members = sorted(members, key=lambda r: r["macs"])
-        ax.plot(
-            [r["macs"] / 1e6 for r in members], [r["top1"] for r in members], "o-", label=family
-        )
-    for point, label in point_labels(rows).items():
-        ax.annotate(label, point, fontsize=6, xytext=(3, 3), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel("MMACs (log scale)")
-    ax.set_ylabel("test top-1 (%)")
-    ax.set_title("accuracy versus MACs")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def point_labels(rows: Iterable[dict[str, Any]]) -> dict[tuple[float, float], str]:
-    """One label per plotted point (MMACs, top-1): runs at the same point share it.
-
-    Repeated runs of a model, or levels that prune to the same network, land on
-    one point; a label each would print on top of each other.
-    """
-    names: dict[tuple[float, float], list[str]] = {}
-    for r in rows:
-        point = (r["macs"] / 1e6, r["top1"])
-        names.setdefault(point, []).append(str(r["model"]).replace("swiftnet_", ""))
-    return {
-        point: ", ".join(name if n == 1 else f"{name} x{n}" for name, n in Counter(models).items())
-        for point, models in names.items()
-    }

@@ -45,6 +45,7 @@ from rich.progress import (
 from gramnas.architecture import Architecture
 from gramnas.errors import GramError, field_error, require_int
 from gramnas.metagraph import MetaGraph
+from gramnas.plots import plot_edge_strengths, plot_level_profile, plot_search_curves
 from gramnas.progress import PROGRESS, number
 from gramnas.pruning import DEFAULT_MODE, LevelProfile, profile_levels
 from gramnas.search.diagnostics import per_dag_signals, reward_correlations, search_warnings
@@ -60,7 +61,6 @@ from gramnas.search.logs import (
     write_level_profile,
     write_summary,
 )
-from gramnas.search.plots import plot_edge_strengths, plot_level_profile, plot_search_curves
 from gramnas.search.update import CandidateOutcome, MetaGraphUpdate
 
 METAGRAPH_FILE = "metagraph.json"

@@ -1,0 +1,207 @@
+"""Every PNG figure of gramnas, drawn one way: a search's curves, edge strengths and level
+profile, the profiler's level plot and a sweep's accuracy against MACs.
+
+``figure`` opens a headless matplotlib figure and saves and closes it on exit,
+so no caller touches pyplot's global state and matplotlib is imported only
+when a figure is drawn. The architecture drawing (``gramnas.drawing``) is a
+diagram, not a chart, and stays apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gramnas.metagraph import MetaGraph, edge_endpoints
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+@contextmanager
+def figure(path: Path, dpi: int, **subplots: Any) -> Iterator[tuple[Figure, Any]]:
+    """``plt.subplots(**subplots)`` with a constrained layout, saved to ``path`` at ``dpi`` on exit."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed, none opened
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(constrained_layout=True, **subplots)
+    try:
+        yield fig, axes
+        fig.savefig(path, dpi=dpi)
+    finally:
+        plt.close(fig)
+
+
+def _running_mean(values: np.ndarray, window: int = 20) -> np.ndarray:
+    if len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def plot_search_curves(records: list[dict[str, Any]], path: Path) -> Path:
+    """Reward, accuracy, latency and convergence (effective edges per DAG) over iterations."""
+    done = [r for r in records if r["status"] != "skipped"]
+    iterations = np.array([r["iteration"] for r in done])
+    with figure(path, 110, nrows=2, ncols=2, figsize=(11, 7)) as (_, axes):
+        for ax, key, label in (
+            (axes[0, 0], "reward", "reward (accuracy - gamma x latency)"),
+            (axes[0, 1], "accuracy", "proxy validation accuracy"),
+            (axes[1, 0], "latency_ms", "latency (ms)"),
+        ):
+            values = np.array([r[key] for r in done], dtype=float)
+            ax.plot(iterations, values, ".", alpha=0.35, markersize=4)
+            smooth = _running_mean(values)
+            ax.plot(iterations[len(iterations) - len(smooth) :], smooth, "-", linewidth=2)
+            if key == "reward":
+                ax.plot(iterations, [r["beta"] for r in done], "--", label="beta")
+                ax.legend()
+            ax.set_title(label)
+            ax.set_xlabel("iteration")
+        effective = np.array([r["convergence"]["effective_edges"] for r in records])
+        ax = axes[1, 1]
+        for k in range(effective.shape[1] if effective.ndim == 2 else 0):
+            ax.plot([r["iteration"] for r in records], effective[:, k], label=f"DAG {k}")
+        ax.set_title("effective edges per DAG, exp(entropy of weights)")
+        ax.set_xlabel("iteration")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7, ncol=3)
+    return path
+
+
+def plot_edge_strengths(metagraph: MetaGraph, path: Path) -> Path:
+    """One heat map per DAG: strength w / max(w) of edge i -> j (the quantity pruning thresholds)."""
+    space = metagraph.space
+    src, dst = edge_endpoints(space.nodes)
+    strengths = metagraph.strengths()
+    cols = space.dags_per_hierarchy
+    with figure(
+        path,
+        110,
+        nrows=space.hierarchies,
+        ncols=cols,
+        figsize=(3.6 * cols, 3.3 * space.hierarchies),
+        squeeze=False,
+    ) as (fig, axes):
+        for k in range(space.num_dags):
+            grid = np.full((space.nodes, space.nodes), math.nan)
+            grid[src, dst] = strengths[k]
+            ax = axes[k // cols, k % cols]
+            image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis")
+            ax.set_title(f"hierarchy {k // cols}, DAG {k % cols}", fontsize=9)
+            ax.set_xlabel("to node")
+            ax.set_ylabel("from node")
+        fig.colorbar(image, ax=axes, shrink=0.6, label="strength w / max w")
+        fig.suptitle(f"edge strengths after {metagraph.iteration} iterations")
+    return path
+
+
+def plot_level_profile(
+    rows: Sequence[dict[str, Any]], path: Path, marked_levels: Sequence[float]
+) -> Path:
+    """MACs and parameters of the derived model against prune level (paper Figure 5), log scale.
+
+    A useful search gives a family: MACs falling steadily with the level. A
+    flat curve, or a cliff to the stem alone, means pruning finds no graded
+    models; ``marked_levels`` (the paper's, among the rows' levels) show where
+    its models sit.
+    """
+    macs = {row["level"]: row["macs"] for row in rows}
+    with figure(path, 110, figsize=(7, 4.5)) as (_, ax):
+        ax.plot(list(macs), list(macs.values()), "o-", markersize=3, label="MACs")
+        ax.plot(
+            list(macs), [row["params"] for row in rows], "s--", markersize=3, label="parameters"
+        )
+        for level in marked_levels:
+            ax.axvline(level, color="grey", linestyle=":", linewidth=1)
+            ax.annotate(
+                f"{macs[level] / 1e6:.3g} MMAC",
+                (level, macs[level]),
+                textcoords="offset points",
+                xytext=(3, 6),
+                rotation=90,
+                fontsize=8,
+            )
+        ax.set_yscale("log")
+        ax.set_xlabel("prune level")
+        ax.set_ylabel("count")
+        ax.set_title("derived model size against prune level (dotted: the paper's levels)")
+        ax.legend()
+    return path
+
+
+def plot_profile(rows: list[dict[str, float]], path: Path, title: str) -> Path:
+    """``src/profile_levels.py``'s figure: MMACs, M parameters and, when measured, latency per level."""
+    levels = [r["level"] for r in rows]
+    with figure(path, 120, figsize=(6.5, 4.2)) as (_, ax):
+        ax.plot(levels, [r["macs"] / 1e6 for r in rows], "o-", markersize=3, label="MMACs")
+        ax.plot(levels, [r["params"] / 1e6 for r in rows], "s-", markersize=3, label="M parameters")
+        ax.set_yscale("log")
+        ax.set_xlabel("structure-level prune level")
+        ax.set_title(title, fontsize=9)
+        if "latency_ms" in rows[0]:
+            twin = ax.twinx()
+            twin.plot(
+                levels,
+                [r["latency_ms"] for r in rows],
+                "^-",
+                color="C3",
+                markersize=3,
+                label="latency (ms)",
+            )
+            twin.set_ylabel("latency (ms)")
+            twin.legend(loc="upper center")
+        ax.legend(loc="upper right")
+        ax.grid(alpha=0.3)
+    return path
+
+
+def plot_accuracy_vs_macs(rows: list[dict[str, Any]], path: Path) -> Path:
+    """A sweep's test top-1 against MMACs (paper Figure 1), one line per model family."""
+    families: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        families.setdefault(
+            "SwiftNet"
+            if str(row["model"]).startswith("swiftnet")
+            else str(row["model"]).split("_")[0],
+            [],
+        ).append(row)
+    with figure(path, 120, figsize=(6.5, 4.5)) as (_, ax):
+        for family, members in sorted(families.items()):
+            members = sorted(members, key=lambda r: r["macs"])
+            ax.plot(
+                [r["macs"] / 1e6 for r in members], [r["top1"] for r in members], "o-", label=family
+            )
+        for point, label in point_labels(rows).items():
+            ax.annotate(label, point, fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("MMACs (log scale)")
+        ax.set_ylabel("test top-1 (%)")
+        ax.set_title("accuracy versus MACs")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return path
+
+
+def point_labels(rows: Iterable[dict[str, Any]]) -> dict[tuple[float, float], str]:
+    """One label per plotted point (MMACs, top-1): runs at the same point share it.
+
+    Repeated runs of a model, or levels that prune to the same network, land on
+    one point; a label each would print on top of each other.
+    """
+    names: dict[tuple[float, float], list[str]] = {}
+    for r in rows:
+        point = (r["macs"] / 1e6, r["top1"])
+        names.setdefault(point, []).append(str(r["model"]).replace("swiftnet_", ""))
+    return {
+        point: ", ".join(name if n == 1 else f"{name} x{n}" for name, n in Counter(models).items())
+        for point, models in names.items()
+    }
