@@ -15,19 +15,11 @@ from gramnas.errors import GramError
 from gramnas.metagraph import MetaGraph
 from gramnas.search import logs
 from gramnas.search.runconfig import check_resume_config
+from test_search import DETERMINISTIC
+from test_search import TINY as SEARCH_TINY
 
-TINY = [
-    "data=synthetic",
-    "data.input_size=8",
-    "data.num_classes=4",
-    "data.train_samples=120",
-    "space=tiny",
-    "search.proxy_train=64",
-    "search.proxy_val=32",
-    "proxy.epochs=1",
-    "proxy.batch_size=32",
-    "latency=macs",
-]
+# test_search's tiny search with deterministic latency; each test here picks its own logger
+TINY = [*(o for o in SEARCH_TINY if not o.startswith("logger=")), *DETERMINISTIC]
 
 
 class Killed(BaseException):
