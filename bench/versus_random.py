@@ -49,6 +49,7 @@ from torch import nn
 from gramnas import Architecture, count_macs, count_params, derive, level_for_budget
 from gramnas.baselines import random_architectures, shuffled_derivations
 from gramnas.counting import count_with_hooks
+from gramnas.errors import GramError
 from gramnas.mobilenet import cifar_mobilenet_v2, width_for_macs
 from gramnas.registry import load_metagraph
 from gramnas.training.data import ImageFolderDataModule
@@ -85,8 +86,17 @@ def architecture_job(level: float, kind: str, index: int, seed: int, arch: Archi
     return Job(level, kind, index, seed, arch.id, arch, count_macs(arch), count_params(arch))
 
 
-def mobilenet_job(level: float, seed: int, macs: int) -> Job:
-    width = width_for_macs(macs)
+def mobilenet_jobs(level: float, seeds: int, macs: int) -> list[Job]:
+    """The CIFAR MobileNetV2 of ``macs`` per seed; none below its narrowest width, with a note."""
+    try:
+        width = width_for_macs(macs)
+    except GramError as error:
+        print(f"level {level:g}: no MobileNetV2 baseline ({error})")
+        return []
+    return [mobilenet_job(level, seed, width) for seed in range(seeds)]
+
+
+def mobilenet_job(level: float, seed: int, width: float) -> Job:
     build = partial(cifar_mobilenet_v2, width)
     macs, params = count_with_hooks(build(), (3, 32, 32))
     return Job(level, "mobilenetv2", 0, seed, f"mobilenetv2_cifar_{width:g}", build, macs, params)
@@ -119,7 +129,7 @@ def networks(args: argparse.Namespace) -> list[Job]:
         )
         jobs += [architecture_job(level, "shuffled", i, 0, a) for i, a in enumerate(shuffled)]
         if args.mobilenet:
-            jobs += [mobilenet_job(level, s, count_macs(swiftnet)) for s in range(args.seeds)]
+            jobs += mobilenet_jobs(level, args.seeds, count_macs(swiftnet))
     return jobs
 
 
