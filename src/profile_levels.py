@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from gramnas.cli import one_line_errors
 from gramnas.errors import field_error, require_int
-from gramnas.plots import plot_profile
+from gramnas.plots import plot_level_profile
 from gramnas.progress import number
 from gramnas.pruning import fit_budget
 from gramnas.registry import swiftnet_levels
@@ -72,7 +72,7 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
         writer = csv.DictWriter(f, list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    plot_profile(
+    plot_level_profile(
         rows,
         run_dir / "profile.png",
         f"{cfg.metagraph}, up-scale {cfg.upscale}, input {profiles[0].architecture.input_shape}",

@@ -105,58 +105,41 @@ def plot_edge_strengths(metagraph: MetaGraph, path: Path) -> Path:
 
 
 def plot_level_profile(
-    rows: Sequence[dict[str, Any]], path: Path, marked_levels: Sequence[float]
+    rows: Sequence[dict[str, Any]], path: Path, title: str, marked_levels: Sequence[float] = ()
 ) -> Path:
-    """MACs and parameters of the derived model against prune level (paper Figure 5), log scale.
+    """MMACs and M parameters of the derived model against prune level (paper Figure 5), log scale;
+    latency on a second axis where every row has one.
 
     A useful search gives a family: MACs falling steadily with the level. A
     flat curve, or a cliff to the stem alone, means pruning finds no graded
-    models; ``marked_levels`` (the paper's, among the rows' levels) show where
-    its models sit.
+    models; ``marked_levels`` (among the rows' levels: the paper's, at the end
+    of a search) show where its models sit. The search's end and
+    ``src/profile_levels.py`` draw their profiles here.
     """
-    macs = {row["level"]: row["macs"] for row in rows}
-    with figure(path, 110, figsize=(7, 4.5)) as (_, ax):
-        ax.plot(list(macs), list(macs.values()), "o-", markersize=3, label="MACs")
+    levels = [row["level"] for row in rows]
+    mmacs = {row["level"]: row["macs"] / 1e6 for row in rows}
+    with figure(path, 120, figsize=(7, 4.5)) as (_, ax):
+        ax.plot(levels, list(mmacs.values()), "o-", markersize=3, label="MMACs")
         ax.plot(
-            list(macs), [row["params"] for row in rows], "s--", markersize=3, label="parameters"
+            levels, [r["params"] / 1e6 for r in rows], "s--", markersize=3, label="M parameters"
         )
         for level in marked_levels:
             ax.axvline(level, color="grey", linestyle=":", linewidth=1)
             ax.annotate(
-                f"{macs[level] / 1e6:.3g} MMAC",
-                (level, macs[level]),
+                f"{mmacs[level]:.3g} MMAC",
+                (level, mmacs[level]),
                 textcoords="offset points",
                 xytext=(3, 6),
                 rotation=90,
                 fontsize=8,
             )
         ax.set_yscale("log")
-        ax.set_xlabel("prune level")
-        ax.set_ylabel("count")
-        ax.set_title("derived model size against prune level (dotted: the paper's levels)")
-        ax.legend()
-    return path
-
-
-def plot_profile(rows: list[dict[str, float]], path: Path, title: str) -> Path:
-    """``src/profile_levels.py``'s figure: MMACs, M parameters and, when measured, latency per level."""
-    levels = [r["level"] for r in rows]
-    with figure(path, 120, figsize=(6.5, 4.2)) as (_, ax):
-        ax.plot(levels, [r["macs"] / 1e6 for r in rows], "o-", markersize=3, label="MMACs")
-        ax.plot(levels, [r["params"] / 1e6 for r in rows], "s-", markersize=3, label="M parameters")
-        ax.set_yscale("log")
         ax.set_xlabel("structure-level prune level")
         ax.set_title(title, fontsize=9)
-        if "latency_ms" in rows[0]:
+        latencies = [row.get("latency_ms") for row in rows]
+        if all(latency is not None for latency in latencies):
             twin = ax.twinx()
-            twin.plot(
-                levels,
-                [r["latency_ms"] for r in rows],
-                "^-",
-                color="C3",
-                markersize=3,
-                label="latency (ms)",
-            )
+            twin.plot(levels, latencies, "^-", color="C3", markersize=3, label="latency (ms)")
             twin.set_ylabel("latency (ms)")
             twin.legend(loc="upper center")
         ax.legend(loc="upper right")

@@ -438,7 +438,12 @@ class GramSearch:
             f"{self.metagraph.iteration} iterations; {latency_note}. Plot: {LEVEL_PROFILE}.png."
         )
         write_level_profile(self.run_dir, rows, note)
-        plot_level_profile(rows, self.run_dir / f"{LEVEL_PROFILE}.png", PAPER_LEVELS)
+        plot_level_profile(
+            rows,
+            self.run_dir / f"{LEVEL_PROFILE}.png",
+            "derived model size against prune level (dotted: the paper's levels)",
+            PAPER_LEVELS,
+        )
         return f"{note} Table: {LEVEL_PROFILE}.md."
 
     def _stop_if_every_first_candidate_failed(self, batch_size: int) -> None:
