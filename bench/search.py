@@ -105,12 +105,12 @@ def main() -> None:
                 rng, max_macs=budget
             )  # timed as in the search; the drawn one is fixed above
             sampled = time.perf_counter()
-            [evaluation] = executor.evaluate([Candidate(iteration, arch, seed)])
-            outcome = update.on_candidate_end(arch, evaluation.accuracy, evaluation.latency)
+            [result] = executor.evaluate([Candidate(iteration, arch, seed)])
+            update.on_candidate_end(result)
             totals.append(time.perf_counter() - start)
             if not iteration % 2:
                 fit_s, val_s, _ = plain_loop(arch, trainer.data, seed, channels_last)
-            timings = {"sample": sampled - start, **evaluation.timings, **outcome.timings}
+            timings = {"sample": sampled - start, **result.timings}
             for key, value in timings.items():
                 phases.setdefault(key, []).append(value)
             plain_fit.append(fit_s)

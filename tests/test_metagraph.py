@@ -12,6 +12,7 @@ from gramnas import Architecture, Dag, GramError, MetaGraph, Node, SearchSpace
 from gramnas.latency import LatencyResult
 from gramnas.metagraph import edge_endpoints, edge_ids, reachable_edges
 from gramnas.search.advantage import NormalizedAdvantage
+from gramnas.search.candidate import Candidate, CandidateResult
 from gramnas.search.reward import (
     AbsoluteReward,
     CandidateMetrics,
@@ -258,14 +259,18 @@ def test_the_update_callback_owns_update_skip_and_state():
         NormalizedAdvantage(momentum=0.5, warmup=2),
     )
     latency = LatencyResult(1.0, None, 1, "macs", "analytic", "-")
-    outcome = update.on_candidate_end(chain_0_1_3(), 0.5, latency)
-    assert (outcome.reward, outcome.advantage) == (0.5, 0.0)  # at the target; warming up
-    update.on_candidate_skipped()
+    scored = CandidateResult(Candidate(0, chain_0_1_3(), seed=0), 0.5, latency)
+    update.on_candidate_end(scored)
+    assert (scored.reward, scored.advantage) == (0.5, 0.0)  # at the target; warming up
+    assert scored.status == "ok" and scored.beta == metagraph.beta
+    skipped = CandidateResult(Candidate(1, chain_0_1_3(), seed=1), error="NonFiniteLoss")
+    update.on_candidate_skipped(skipped)
+    assert skipped.status == "skipped" and skipped.to_record()["reward"] is None
     assert metagraph.iteration == 2
-    assert metagraph.update_state["reward"]["costs_seen"] == [float(outcome.metrics.macs)]
+    assert metagraph.update_state["reward"]["costs_seen"] == [float(scored.metrics.macs)]
     assert metagraph.update_state["advantage"] == {"count": 1, "mean": 0.5, "var": 0.0}
     # a new callback on the same meta-graph (a resume) continues from that state
     resumed = MetaGraphUpdate(
         metagraph, SoftConstraint(metric="macs", calibration=2), NormalizedAdvantage(warmup=2)
     )
-    assert resumed.advantage.count == 1 and resumed.reward.costs_seen == [outcome.metrics.macs]
+    assert resumed.advantage.count == 1 and resumed.reward.costs_seen == [scored.metrics.macs]

@@ -48,8 +48,8 @@ from gramnas.metagraph import MetaGraph
 from gramnas.plots import plot_edge_strengths, plot_level_profile, plot_search_curves
 from gramnas.progress import PROGRESS, number
 from gramnas.pruning import DEFAULT_MODE, LevelProfile, profile_levels
-from gramnas.search.diagnostics import per_dag_signals, reward_correlations, search_warnings
-from gramnas.search.executors import Candidate, Evaluation, Executor
+from gramnas.search.diagnostics import search_warnings
+from gramnas.search.executors import Candidate, CandidateResult, Executor
 from gramnas.search.logs import (
     CANDIDATES,
     CSV_COLUMNS,
@@ -61,7 +61,7 @@ from gramnas.search.logs import (
     write_level_profile,
     write_summary,
 )
-from gramnas.search.update import CandidateOutcome, MetaGraphUpdate
+from gramnas.search.update import MetaGraphUpdate
 
 METAGRAPH_FILE = "metagraph.json"
 LOCK_FILE = ".lock"
@@ -284,76 +284,26 @@ class GramSearch:
             arch = self.metagraph.sample(rng, self.settings.max_macs, self.settings.max_redraws)
             candidates.append(Candidate(iteration, arch, torch_seed))
             sample_seconds.append(time.perf_counter() - start)
-        evaluations = self.executor.evaluate(candidates)
         records = []
-        for candidate, evaluation, seconds in zip(
-            candidates, evaluations, sample_seconds, strict=True
-        ):
-            record = self.apply(candidate, evaluation, {"sample": seconds})
+        results = self.executor.evaluate(candidates)
+        for result, seconds in zip(results, sample_seconds, strict=True):
+            result.timings = {"sample": seconds, **result.timings}
+            record = self.apply(result)
             append_record(self.run_dir, record)
             self.records.append(record)
             records.append(record)
         self.metagraph.save(self.run_dir / METAGRAPH_FILE)
         return records
 
-    def apply(
-        self, candidate: Candidate, evaluation: Evaluation, timings: dict[str, float]
-    ) -> dict[str, Any]:
-        """The update of one evaluated candidate, or the failure outcome; returns its log record."""
-        arch, accuracy, latency = candidate.architecture, evaluation.accuracy, evaluation.latency
-        status = "ok" if accuracy is not None else "failed"
-        if accuracy is None and self.settings.on_failure == "lowest":
-            accuracy = 0.0
-        outcome = None
-        if accuracy is not None and latency is not None:
-            outcome = self.update.on_candidate_end(arch, accuracy, latency)
+    def apply(self, result: CandidateResult) -> dict[str, Any]:
+        """Have the update callback score the candidate, or skip it (the failure outcome); returns its log record."""
+        if result.accuracy is None and self.settings.on_failure == "lowest":
+            result.accuracy = 0.0  # scored as the lowest accuracy; its error says it failed
+        if result.accuracy is not None and result.latency is not None:
+            self.update.on_candidate_end(result)
         else:  # skipped by choice, or no latency to compute a reward with
-            status = "skipped"
-            self.update.on_candidate_skipped()
-        timings = {**timings, **evaluation.timings, **(outcome.timings if outcome else {})}
-        return self._record(candidate, evaluation, status, outcome, timings)
-
-    def _record(
-        self,
-        candidate: Candidate,
-        evaluation: Evaluation,
-        status: str,
-        outcome: CandidateOutcome | None,
-        timings: dict[str, float],
-    ) -> dict[str, Any]:
-        arch = candidate.architecture
-        per_dag = per_dag_signals(self.metagraph)
-        metrics = outcome.metrics if outcome else None
-        record = {
-            "iteration": candidate.iteration,
-            "status": status,
-            "error": evaluation.error,
-            "architecture_id": arch.id,
-            "accuracy": metrics.accuracy if metrics else None,
-            "latency_ms": metrics.latency_ms if metrics else None,
-            "macs": metrics.macs if metrics else None,
-            "params": metrics.params if metrics else None,
-            "reward": outcome.reward if outcome else None,
-            "advantage": outcome.advantage if outcome else None,
-            "beta": self.metagraph.beta,
-            "edges": arch.num_edges,
-            "nodes": arch.num_nodes,
-            "seconds": round(sum(timings.values()), 4),  # this candidate's own work
-            "effective_edges": float(np.mean(per_dag["effective_edges"])),
-            "max_pi": float(np.max(per_dag["max_pi"])),
-            "min_effective_edges": float(np.min(per_dag["effective_edges"])),
-            "share_tried": float(np.mean(per_dag["share_tried"])),
-            "tried_below_untried": float(np.mean(per_dag["tried_below_untried"])),
-        }
-        record |= reward_correlations([*self.records, record])  # this candidate included
-        return record | {
-            "timings": {k: round(v, 5) for k, v in timings.items()},
-            "latency": outcome.latency.to_dict() if outcome else None,
-            "convergence": {k: v.tolist() for k, v in per_dag.items()},  # per DAG
-            "architecture": arch.to_dict(),
-            "worker": evaluation.worker,
-            "attempts": evaluation.attempts,
-        }
+            self.update.on_candidate_skipped(result)
+        return result.to_record(self.records)
 
     def probe_if_due(self) -> None:
         """Re-train the probe network for the last multiple of ``probe_every`` passed, if not done yet.
@@ -368,16 +318,16 @@ class GramSearch:
             return
         start = time.perf_counter()
         arch = probe_architecture(self.metagraph, self.settings.max_macs, self.settings.max_redraws)
-        [evaluation] = self.executor.evaluate(
+        [result] = self.executor.evaluate(
             [Candidate(due, arch, probe_seed(self.metagraph.seed, due))]
         )
         probe = {
             "iteration": due,
-            "accuracy": evaluation.accuracy,
-            "latency_ms": evaluation.latency.median_ms if evaluation.latency else None,
+            "accuracy": result.accuracy,
+            "latency_ms": result.latency.median_ms if result.latency else None,
             "architecture_id": arch.id,
             "seconds": round(time.perf_counter() - start, 4),
-            "error": evaluation.error,
+            "error": result.error,
         }
         append_probe(self.run_dir, probe)
         self.probes.append(probe)

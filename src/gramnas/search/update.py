@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from gramnas.architecture import Architecture
 from gramnas.counting import count_macs, count_params
-from gramnas.latency import LatencyResult
 from gramnas.metagraph import MetaGraph
 from gramnas.search.advantage import PaperAdvantage
+from gramnas.search.candidate import CandidateResult
+from gramnas.search.diagnostics import per_dag_signals
 from gramnas.search.reward import CandidateMetrics, Reward
-
-
-@dataclass
-class CandidateOutcome:
-    metrics: CandidateMetrics
-    reward: float
-    advantage: float
-    latency: LatencyResult
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 class MetaGraphUpdate:
@@ -31,6 +21,8 @@ class MetaGraphUpdate:
     meta-graph has one owner, and the search loop never changes it. The state
     of the reward (a calibrated target) and of the advantage (running moments)
     lives in ``metagraph.update_state``, so it is checkpointed with the weights.
+    Each call records in the candidate's result what it did and the meta-graph
+    state it left (beta, per-DAG convergence), which the log reports.
     """
 
     def __init__(self, metagraph: MetaGraph, reward: Reward, advantage: Any = None) -> None:
@@ -40,23 +32,30 @@ class MetaGraphUpdate:
         for name, part in self._stateful_parts():
             part.load_state_dict(metagraph.update_state.get(name, {}))
 
-    def on_candidate_end(
-        self, arch: Architecture, accuracy: float, latency: LatencyResult
-    ) -> CandidateOutcome:
+    def on_candidate_end(self, result: CandidateResult) -> None:
+        """Score a candidate with an accuracy and a latency, and update the meta-graph with it."""
+        if result.accuracy is None or result.latency is None:
+            raise ValueError("a candidate without accuracy or latency is skipped, not scored")
         start = time.perf_counter()
-        metrics = CandidateMetrics(
-            accuracy, latency.median_ms, count_macs(arch), count_params(arch)
+        arch = result.architecture
+        result.metrics = CandidateMetrics(
+            result.accuracy, result.latency.median_ms, count_macs(arch), count_params(arch)
         )
-        reward = self.reward(metrics)
-        advantage = self.advantage.apply(self.metagraph, arch, reward)
+        result.reward = self.reward(result.metrics)
+        result.advantage = self.advantage.apply(self.metagraph, arch, result.reward)
         for name, part in self._stateful_parts():
             self.metagraph.update_state[name] = part.state_dict()
-        elapsed = time.perf_counter() - start
-        return CandidateOutcome(metrics, reward, advantage, latency, {"update": elapsed})
+        result.timings["update"] = time.perf_counter() - start
+        self._record_state(result)
 
-    def on_candidate_skipped(self) -> None:
+    def on_candidate_skipped(self, result: CandidateResult) -> None:
         """A candidate without a reward (failed and skipped, or no latency): count it, change nothing."""
         self.metagraph.skip()
+        self._record_state(result)
+
+    def _record_state(self, result: CandidateResult) -> None:
+        result.beta = self.metagraph.beta
+        result.convergence = per_dag_signals(self.metagraph)
 
     def _stateful_parts(self) -> list[tuple[str, Any]]:
         parts = [("reward", self.reward), ("advantage", self.advantage)]

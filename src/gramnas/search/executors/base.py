@@ -12,64 +12,15 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
 
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from gramnas.architecture import Architecture
 from gramnas.errors import field_error, require_int
-from gramnas.latency import LatencyBackend, LatencyResult
+from gramnas.latency import LatencyBackend
+from gramnas.search.candidate import Candidate, CandidateResult
 from gramnas.training.proxy import ProxyTrainer
-
-
-@dataclass(frozen=True)
-class Candidate:
-    iteration: int
-    architecture: Architecture
-    seed: int  # torch seed of its proxy training
-
-
-@dataclass
-class Trained:
-    """A candidate's proxy training: its accuracy, or the error that ended it."""
-
-    accuracy: float | None
-    error: str | None
-    timings: dict[str, float]
-    worker: str
-    attempts: int = 1
-
-
-@dataclass
-class Measured:
-    latency: LatencyResult | None
-    error: str | None
-    seconds: float
-
-
-@dataclass
-class Evaluation:
-    """What the search needs of one candidate: accuracy (None: training failed) and latency."""
-
-    accuracy: float | None
-    latency: LatencyResult | None
-    error: str | None
-    timings: dict[str, float] = field(default_factory=dict)
-    worker: str = "main"
-    attempts: int = 1
-
-    @classmethod
-    def of(cls, trained: Trained, measured: Measured) -> Evaluation:
-        return cls(
-            accuracy=trained.accuracy,
-            latency=measured.latency,
-            error=trained.error or measured.error,
-            timings={**trained.timings, "latency": measured.seconds},
-            worker=trained.worker,
-            attempts=trained.attempts,
-        )
 
 
 def describe(exc: BaseException) -> str:
@@ -78,27 +29,30 @@ def describe(exc: BaseException) -> str:
 
 def train_candidate(
     proxy: ProxyTrainer, candidate: Candidate, callbacks: Sequence[Callback], worker: str
-) -> Trained:
+) -> CandidateResult:
     """Proxy-train one candidate; a diverging or crashing candidate is a result, not a crash."""
     try:
         run = proxy.train(candidate.architecture, candidate.seed, callbacks)
     except Exception as exc:
-        return Trained(None, describe(exc), {}, worker)
-    return Trained(run.accuracy, None, run.timings, worker)
+        return CandidateResult(candidate, error=describe(exc), worker=worker)
+    return CandidateResult(candidate, run.accuracy, timings=run.timings, worker=worker)
 
 
-def measure_latency(backend: LatencyBackend, arch: Architecture) -> Measured:
+def measure_latency(backend: LatencyBackend, result: CandidateResult) -> CandidateResult:
+    """Measure the candidate's latency into ``result``; a failed measurement is its error unless training failed first."""
     start = time.perf_counter()
     try:
         with torch.no_grad():
-            latency = backend.measure(arch)
+            result.latency = backend.measure(result.architecture)
     except Exception as exc:
-        return Measured(None, describe(exc), time.perf_counter() - start)
-    return Measured(latency, None, time.perf_counter() - start)
+        result.error = result.error or describe(exc)
+    result.timings["latency"] = time.perf_counter() - start
+    return result
 
 
-def worker_death(attempts: int, reason: str) -> Trained:
-    return Trained(None, f"WorkerDied: {reason} ({attempts} attempts)", {}, "dead", attempts)
+def worker_death(candidate: Candidate, attempts: int, reason: str) -> CandidateResult:
+    error = f"WorkerDied: {reason} ({attempts} attempts)"
+    return CandidateResult(candidate, error=error, worker="dead", attempts=attempts)
 
 
 class Executor(ABC):
@@ -138,8 +92,8 @@ class Executor(ABC):
         return self.latency[self.device_index(candidate)]
 
     @abstractmethod
-    def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
-        """One evaluation per candidate, in the candidates' order."""
+    def evaluate(self, candidates: Sequence[Candidate]) -> list[CandidateResult]:
+        """One result per candidate, in the candidates' order: accuracy and latency, or the error."""
 
     def close(self) -> None:  # noqa: B027 - an executor without workers has nothing to release
         """Release workers."""
@@ -163,11 +117,10 @@ class SerialExecutor(Executor):
     (useful to debug one, or to check that a pool changes nothing).
     """
 
-    def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
+    def evaluate(self, candidates: Sequence[Candidate]) -> list[CandidateResult]:
         return [
-            Evaluation.of(
-                train_candidate(self.proxy, c, self.callbacks, "main"),
-                measure_latency(self.device_for(c), c.architecture),
+            measure_latency(
+                self.device_for(c), train_candidate(self.proxy, c, self.callbacks, "main")
             )
             for c in candidates
         ]

@@ -24,11 +24,9 @@ from lightning.pytorch.callbacks import Callback
 
 from gramnas.errors import GramError, field_error
 from gramnas.latency import LatencyBackend
+from gramnas.search.candidate import Candidate, CandidateResult
 from gramnas.search.executors.base import (
-    Candidate,
-    Evaluation,
     SerialExecutor,
-    Trained,
     measure_latency,
     train_candidate,
     worker_death,
@@ -129,13 +127,12 @@ class LocalExecutor(SerialExecutor):
         for worker in self.pool:
             worker.wait_ready()
 
-    def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
+    def evaluate(self, candidates: Sequence[Candidate]) -> list[CandidateResult]:
         if self.workers == 1:
             return super().evaluate(candidates)
         trained = self._train(candidates)
         return [
-            Evaluation.of(t, measure_latency(self.device_for(c), c.architecture))
-            for c, t in zip(candidates, trained, strict=True)
+            measure_latency(self.device_for(c), t) for c, t in zip(candidates, trained, strict=True)
         ]
 
     def _spawn(self, index: int) -> _Worker:
@@ -143,10 +140,10 @@ class LocalExecutor(SerialExecutor):
         args = (self.proxy, self.callbacks, self.threads, gpu)
         return _Worker(self.context, f"local-{index}", args)
 
-    def _train(self, candidates: Sequence[Candidate]) -> list[Trained]:
+    def _train(self, candidates: Sequence[Candidate]) -> list[CandidateResult]:
         queue = deque(range(len(candidates)))
         attempts = [0] * len(candidates)
-        results: dict[int, Trained] = {}
+        results: dict[int, CandidateResult] = {}
         while queue or any(w.job is not None for w in self.pool):
             for worker in self.pool:
                 if worker.job is None and queue:
@@ -161,7 +158,7 @@ class LocalExecutor(SerialExecutor):
                     continue
                 job, worker.job = worker.job, None
                 try:
-                    result: Trained = worker.conn.recv()
+                    result: CandidateResult = worker.conn.recv()
                 except (EOFError, OSError):  # the worker died mid-candidate
                     reason = worker.exit_reason()
                     worker.stop()
@@ -169,7 +166,7 @@ class LocalExecutor(SerialExecutor):
                     if attempts[job] <= self.max_retries:
                         queue.appendleft(job)
                     else:
-                        results[job] = worker_death(attempts[job], reason)
+                        results[job] = worker_death(candidates[job], attempts[job], reason)
                     continue
                 result.attempts = attempts[job]
                 results[job] = result

@@ -16,15 +16,11 @@ from typing import Any
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from gramnas.architecture import Architecture
 from gramnas.errors import GramError, field_error
 from gramnas.latency import LatencyBackend
+from gramnas.search.candidate import Candidate, CandidateResult
 from gramnas.search.executors.base import (
-    Candidate,
-    Evaluation,
     Executor,
-    Measured,
-    Trained,
     measure_latency,
     train_candidate,
     worker_death,
@@ -42,7 +38,7 @@ class TrainingActor:
     def ready(self) -> str:
         return self.name
 
-    def train(self, candidate: Candidate) -> Trained:
+    def train(self, candidate: Candidate) -> CandidateResult:
         return train_candidate(self.proxy, candidate, self.callbacks, self.name)
 
 
@@ -50,8 +46,9 @@ class LatencyActor:
     def __init__(self, backend: LatencyBackend) -> None:
         self.backend = backend
 
-    def measure(self, arch: Architecture) -> Measured:
-        return measure_latency(self.backend, arch)
+    def measure(self, candidate: Candidate) -> CandidateResult:
+        """A result that holds only the latency: it is measured while the candidate trains."""
+        return measure_latency(self.backend, CandidateResult(candidate))
 
 
 def import_ray() -> Any:
@@ -114,11 +111,9 @@ class RayExecutor(Executor):
             self.shared_proxy, self.shared_callbacks, self.threads, f"ray-{slot}"
         )
 
-    def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
+    def evaluate(self, candidates: Sequence[Candidate]) -> list[CandidateResult]:
         ray = self.ray
-        measuring = [
-            self.meters[self.device_index(c)].measure.remote(c.architecture) for c in candidates
-        ]
+        measuring = [self.meters[self.device_index(c)].measure.remote(c) for c in candidates]
         attempts = [0] * len(candidates)
         running: dict[Any, tuple[int, Any]] = {}
 
@@ -129,7 +124,7 @@ class RayExecutor(Executor):
 
         for i in range(len(candidates)):
             submit(i)
-        trained: dict[int, Trained] = {}
+        trained: dict[int, CandidateResult] = {}
         while running:
             [ref], _ = ray.wait(list(running), num_returns=1)
             i, actor = running.pop(ref)
@@ -144,15 +139,25 @@ class RayExecutor(Executor):
                 if attempts[i] <= self.max_retries:
                     submit(i)
                 else:
-                    trained[i] = worker_death(attempts[i], f"ray-{slot}: {type(exc).__name__}")
-        return [Evaluation.of(trained[i], self._result(ref)) for i, ref in enumerate(measuring)]
+                    trained[i] = worker_death(
+                        candidates[i], attempts[i], f"ray-{slot}: {type(exc).__name__}"
+                    )
+        return [self._add_latency(trained[i], ref) for i, ref in enumerate(measuring)]
 
-    def _result(self, measuring: Any) -> Measured:
-        """A latency actor that died (Ray restarts it) leaves its candidate without a latency."""
+    def _add_latency(self, result: CandidateResult, measuring: Any) -> CandidateResult:
+        """The latency actor's measurement into the trained result; one that died (Ray restarts it) leaves none."""
         try:
-            return self.ray.get(measuring)
+            measured: CandidateResult = self.ray.get(measuring)
         except self.ray.exceptions.RayActorError as exc:
-            return Measured(None, f"LatencyDeviceDied: {type(exc).__name__}", 0.0)
+            measured = CandidateResult(
+                result.candidate,
+                error=f"LatencyDeviceDied: {type(exc).__name__}",
+                timings={"latency": 0.0},
+            )
+        result.latency = measured.latency
+        result.error = result.error or measured.error
+        result.timings["latency"] = measured.timings["latency"]
+        return result
 
     def close(self) -> None:
         for actor in [*self.trainers, *self.meters]:
