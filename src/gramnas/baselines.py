@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -48,18 +49,37 @@ def random_architectures(
     )
     rng = np.random.default_rng(seed)
     low, high = (math.log(d) for d in DENSITY_RANGE)
-    found: dict[str, Architecture] = {}
-    for _ in range(max_draws):
+
+    def draw() -> Architecture | None:
         uniform.density = math.exp(rng.uniform(low, high))
         arch = uniform.to_architecture(reachable_edges(uniform.draw_edges(rng), space.nodes))
-        if abs(count_macs(arch) - macs) <= tolerance * macs:
-            found.setdefault(arch.id, arch)
-            if len(found) == count:
-                return list(found.values())
+        return arch if abs(count_macs(arch) - macs) <= tolerance * macs else None
+
+    found = distinct_draws(draw, count, max_draws)
+    if len(found) == count:
+        return found
     raise GramError(
         f"macs: found {len(found)} of {count} random networks within {tolerance:.0%} of "
         f"{macs / 1e6:.2f} MMACs in {max_draws} draws; widen the tolerance or change the target"
     )
+
+
+def distinct_draws(
+    draw: Callable[[], Architecture | None], count: int, attempts: int
+) -> list[Architecture]:
+    """Up to ``count`` distinct networks, in the order first drawn, from at most ``attempts`` draws (None: rejected).
+
+    Stops at the ``count``-th, so the draws consumed, and with them the
+    generator's state, depend only on the arguments.
+    """
+    found: dict[str, Architecture] = {}
+    for _ in range(attempts):
+        arch = draw()
+        if arch is not None:
+            found.setdefault(arch.id, arch)
+            if len(found) == count:
+                break
+    return list(found.values())
 
 
 def shuffle_evidence(metagraph: MetaGraph, rng: np.random.Generator) -> MetaGraph:
@@ -88,14 +108,15 @@ def shuffled_derivations(
             "metagraph", "records no evidence to shuffle", "pass a searched meta-graph"
         )
     rng = np.random.default_rng(seed)
-    found: dict[str, Architecture] = {}
-    for _ in range(max_shuffles):
+
+    def draw() -> Architecture | None:
         profiles = profile_levels(shuffle_evidence(metagraph, rng))
         closest = min(profiles, key=lambda p: abs(p.macs - macs))
-        if abs(closest.macs - macs) <= tolerance * macs:
-            found.setdefault(closest.architecture.id, closest.architecture)
-            if len(found) == count:
-                return list(found.values())
+        return closest.architecture if abs(closest.macs - macs) <= tolerance * macs else None
+
+    found = distinct_draws(draw, count, max_shuffles)
+    if len(found) == count:
+        return found
     raise GramError(
         f"macs: {len(found)} of {count} shuffled derivations came within {tolerance:.0%} of "
         f"{macs / 1e6:.2f} MMACs in {max_shuffles} shuffles; widen the tolerance"
