@@ -1,4 +1,5 @@
-"""Test a trained SwiftNet: ``python src/eval.py ckpt_path=<run>/checkpoints/best.ckpt data=cifar10``.
+"""Test a trained SwiftNet: ``python src/eval.py ckpt_path=<run>/checkpoints/best.ckpt data=cifar10``,
+or a shipped one: ``python src/eval.py pretrained=swiftnet_0.65_1.0.cifar10 data=cifar10``.
 
 The checkpoint stores the Architecture, so it alone rebuilds the network; the
 data's test split scores it. Writes ``metrics.json`` (test top-1, MACs,
@@ -17,6 +18,8 @@ from omegaconf import DictConfig
 
 from gramnas.cli import one_line_errors, print_config_tree
 from gramnas.errors import GramError, field_error
+from gramnas.model import SwiftNet
+from gramnas.pretrained import load_pretrained
 from gramnas.training.checkpoint import load_swiftnet
 from gramnas.training.module import ClassificationModule
 from gramnas.training.report import run_metrics, write_metrics
@@ -30,12 +33,7 @@ def main(cfg: DictConfig) -> None:
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    if not cfg.ckpt_path:
-        raise field_error("ckpt_path", "is required", "pass a training run's checkpoints/best.ckpt")
-    try:
-        model = load_swiftnet(cfg.ckpt_path)
-    except GramError as exc:
-        raise field_error("ckpt_path", str(exc)) from None
+    model, source = trained_model(cfg)
     arch = model.architecture
     datamodule = instantiate(cfg.data)
     if (datamodule.input_shape, datamodule.num_classes) != (arch.input_shape, arch.num_classes):
@@ -56,16 +54,36 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if not trainer.is_global_zero:
         return test
     metrics = run_metrics(
-        name=f"swiftnet_{arch.id}",
+        name=cfg.pretrained or f"swiftnet_{arch.id}",
         model=model,
         input_shape=arch.input_shape,
         test=test,
         latency=instantiate(cfg.latency) if cfg.get("latency") else None,
         run_dir=run_dir,
-        extra={"data": type(datamodule).__name__, "checkpoint": str(cfg.ckpt_path)},
+        extra={"data": type(datamodule).__name__, **source},
     )
     write_metrics(metrics, run_dir)
     return metrics
+
+
+def trained_model(cfg: DictConfig) -> tuple[SwiftNet, dict[str, str]]:
+    """The network of ``ckpt_path`` or of the shipped ``pretrained`` weights, and where it came from."""
+    if bool(cfg.ckpt_path) == bool(cfg.pretrained):
+        raise field_error(
+            "ckpt_path",
+            "give exactly one of ckpt_path and pretrained",
+            "pass a training run's checkpoints/best.ckpt, or pretrained=<name> "
+            "(gramnas.registry.list_models(pretrained=True))",
+        )
+    if cfg.pretrained:
+        try:
+            return load_pretrained(cfg.pretrained), {"pretrained": cfg.pretrained}
+        except GramError as exc:
+            raise field_error("pretrained", str(exc).removeprefix("model: ")) from None
+    try:
+        return load_swiftnet(cfg.ckpt_path), {"checkpoint": str(cfg.ckpt_path)}
+    except GramError as exc:
+        raise field_error("ckpt_path", str(exc)) from None
 
 
 if __name__ == "__main__":

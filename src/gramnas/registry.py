@@ -87,9 +87,14 @@ for _width in (0.25, 0.35, 0.5, 0.75, 1.0):
     _MODELS[f"mobilenetv2_cifar_{_width:g}"] = MobileNetSpec(_width, cifar=True)
 
 
-def list_models(pattern: str | None = None) -> list[str]:
-    """Every name :func:`create_model` knows, sorted; ``pattern`` keeps those it matches (``swiftnet_96_*``)."""
-    names = sorted(_MODELS)
+def list_models(pattern: str | None = None, pretrained: bool = False) -> list[str]:
+    """Every name :func:`create_model` knows, sorted; ``pattern`` keeps those it matches (``swiftnet_96_*``).
+
+    ``pretrained=True`` lists the shipped weights instead, ``<model>.<dataset>``.
+    """
+    from gramnas.pretrained import pretrained_weights
+
+    names = sorted(pretrained_weights() if pretrained else _MODELS)
     return fnmatch.filter(names, pattern) if pattern else names
 
 
@@ -211,6 +216,8 @@ def create_model(
     ``checkpoint_path`` is a gramnas training checkpoint or a ``state_dict``
     file, read as tensors and plain data only.
     """
+    if pretrained:
+        return _pretrained(name, checkpoint_path, in_chans=in_chans, **overrides)
     if in_chans is not None:
         if overrides.get("in_channels") not in (None, in_chans):
             raise GramError(
@@ -223,17 +230,25 @@ def create_model(
         raise GramError(
             f"model: unknown model {name!r}; list_models() gives {len(_MODELS)} names, {hint}"
         )
-    if pretrained:
-        raise GramError(
-            f"model: no pretrained weights are published for {name} yet; train it "
-            f"(src/train.py model={name}) and pass checkpoint_path=<its best.ckpt>"
-        )
     model = _MODELS[name].build(**{k: v for k, v in overrides.items() if v is not None})
     if checkpoint_path is not None:
         from gramnas.training.checkpoint import load_weights  # torch only, no Lightning
 
         load_weights(model, checkpoint_path)
     return model
+
+
+def _pretrained(name: str, checkpoint_path: object, **overrides: Any) -> nn.Module:
+    """Shipped weights (:mod:`gramnas.pretrained`): their network is fixed, so nothing may override it."""
+    from gramnas.pretrained import load_pretrained
+
+    changed = sorted(k for k, v in overrides.items() if v is not None)
+    if checkpoint_path is not None or changed:
+        raise GramError(
+            f"model: pretrained=True loads {name}'s shipped network as it is; drop "
+            f"{', '.join(changed) or 'checkpoint_path'} (or build it without pretrained)"
+        )
+    return load_pretrained(name)
 
 
 def mobilenet_v2(
