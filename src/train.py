@@ -68,6 +68,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         instantiate(cfg.recipe.scheduler),
         channels_last=cfg.channels_last,
         input_shape=shape,
+        compile=cfg.compile,
     )
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]

@@ -5,6 +5,10 @@ derived for it) and :meth:`ImageDataModule.proxy_data`: fixed, seeded,
 disjoint subsets of the *training* split held as in-memory tensors, so a
 candidate's proxy training pays no loader cost. The test split is never used
 by the search.
+
+Full training reads each split decoded once into memory
+(:mod:`gramnas.training.tensor_data`) unless ``in_memory=False``, which
+keeps the DataLoader over the files for datasets too large for memory.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from torchvision.datasets import ImageFolder  # loaded by Lightning anyway
 from torchvision.datasets.folder import default_loader
 
 from gramnas.errors import GramError, field_error, require_int
+from gramnas.training.tensor_data import Augmentation, TensorLoader, decode
 
 
 @dataclass
@@ -70,13 +75,19 @@ def tensor_loader(
 
 
 class ImageDataModule(L.LightningDataModule):
-    """Base class: subclasses build the train and test datasets; this class serves them."""
+    """Base class: subclasses build the train and test datasets; this class serves them.
+
+    ``in_memory`` (the default) serves full training from tensors decoded once
+    (:class:`~gramnas.training.tensor_data.TensorLoader`); ``in_memory=False``
+    from a DataLoader that reads and transforms the files on every epoch.
+    """
 
     in_channels: int = 3
     input_size: int = 32
     num_classes: int = 10
     mean: tuple[float, ...] = (0.5,)
     std: tuple[float, ...] = (0.5,)
+    flips: bool = False  # horizontal flips in training: natural images only
 
     def __init__(
         self,
@@ -86,6 +97,7 @@ class ImageDataModule(L.LightningDataModule):
         augment: bool = True,
         val_fraction: float = 0.0,
         seed: int = 0,
+        in_memory: bool = True,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -98,6 +110,8 @@ class ImageDataModule(L.LightningDataModule):
         self.augment = augment
         self.val_fraction = val_fraction
         self.seed = seed
+        self.in_memory = in_memory
+        self._decoded: dict[bool, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -108,11 +122,19 @@ class ImageDataModule(L.LightningDataModule):
     def dataset(self, train: bool, augment: bool) -> Dataset:
         raise NotImplementedError
 
-    def train_augmentation(self) -> list[Any]:
-        """Standard augmentation for full training (random crop with padding, flip for natural images)."""
-        from torchvision import transforms
+    def augmentation(self) -> Augmentation | None:
+        """Full training's augmentation: pad-and-crop by an eighth of the side, flips where ``flips``."""
+        return Augmentation(pad=self.input_size // 8, flip=self.flips)
 
-        return [transforms.RandomCrop(self.input_size, padding=self.input_size // 8)]
+    def _decode(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The split's un-augmented images (uint8 pixels, or float normalised) and labels."""
+        raise NotImplementedError
+
+    def decoded(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_decode`, once per split: fit and test both call :meth:`setup`."""
+        if train not in self._decoded:
+            self._decoded[train] = self._decode(train)
+        return self._decoded[train]
 
     def normalize(self) -> Any:
         from torchvision import transforms
@@ -145,17 +167,54 @@ class ImageDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Training split, a seeded validation slice of it (``val_fraction``), and the test split."""
+        if self.in_memory:
+            self._setup_tensors()
+            return
         train = self.dataset(train=True, augment=self.augment)
         self.val_set = None
         if self.val_fraction:
-            generator = torch.Generator().manual_seed(self.seed)
-            order = torch.randperm(len(train), generator=generator).tolist()  # type: ignore[arg-type]
-            n_val = max(1, round(len(order) * self.val_fraction))
-            plain = self.dataset(train=True, augment=False)
-            self.val_set = torch.utils.data.Subset(plain, order[:n_val])
-            train = torch.utils.data.Subset(train, order[n_val:])
+            val, rest = self._validation_slice(len(train))  # type: ignore[arg-type]
+            self.val_set = torch.utils.data.Subset(self.dataset(train=True, augment=False), val)
+            train = torch.utils.data.Subset(train, rest)
         self.train_set = train
         self.test_set = self.dataset(train=False, augment=False)
+
+    def _validation_slice(self, size: int) -> tuple[list[int], list[int]]:
+        """Indices of the validation slice and of the rest of the training split, seeded by ``seed``."""
+        order = torch.randperm(size, generator=torch.Generator().manual_seed(self.seed)).tolist()
+        n_val = max(1, round(size * self.val_fraction))
+        return order[:n_val], order[n_val:]
+
+    def _setup_tensors(self) -> None:
+        """The splits as tensors on the trainer's device (one copy there for the whole run)."""
+        x, y = self.decoded(train=True)
+        splits = {"train": (x, y)}
+        if self.val_fraction:
+            val, rest = (torch.tensor(i) for i in self._validation_slice(len(y)))
+            splits = {"train": (x[rest], y[rest]), "val": (x[val], y[val])}
+        splits["test"] = self.decoded(train=False)
+        device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+        self.tensors = {name: (x.to(device), y.to(device)) for name, (x, y) in splits.items()}
+
+    def _tensor_loader(self, split: str, train: bool) -> TensorLoader:
+        x, y = self.tensors[split]
+        # The global seed (seed_everything) picks the order, alike in every DDP process.
+        seed = torch.initial_seed() if train else 0
+        rank, world_size = (
+            (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        )
+        return TensorLoader(
+            x,
+            y,
+            self.batch_size,
+            self.mean,
+            self.std,
+            shuffle=train,
+            augmentation=self.augmentation() if train and self.augment else None,
+            seed=seed,
+            rank=rank,
+            world_size=world_size,
+        )
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         return DataLoader(
@@ -166,19 +225,44 @@ class ImageDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | TensorLoader:
+        if self.in_memory:
+            return self._tensor_loader("train", train=True)
         return self._loader(self.train_set, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | TensorLoader:
+        if self.in_memory:
+            return self._tensor_loader("val" if "val" in self.tensors else "test", train=False)
         return self._loader(
             self.val_set if self.val_set is not None else self.test_set, shuffle=False
         )
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader | TensorLoader:
+        if self.in_memory:
+            return self._tensor_loader("test", train=False)
         return self._loader(self.test_set, shuffle=False)
 
 
-class DigitsDataModule(ImageDataModule):
+class TensorDataModule(ImageDataModule):
+    """Data generated or loaded as normalised float tensors, ``_splits[train]``: never augmented.
+
+    Their images are too small (8x8 digits) or their signal too pixel-exact
+    (synthetic templates) for pad-and-crop.
+    """
+
+    _splits: dict[bool, tuple[torch.Tensor, torch.Tensor]]
+
+    def augmentation(self) -> Augmentation | None:
+        return None
+
+    def dataset(self, train: bool, augment: bool) -> Dataset:
+        return TensorDataset(*self._splits[train])
+
+    def _decode(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._splits[train]
+
+
+class DigitsDataModule(TensorDataModule):
     """scikit-learn's 8x8 handwritten digits (1,797 images): ships with the package, needs no download."""
 
     in_channels, input_size, num_classes = 1, 8, 10
@@ -199,11 +283,8 @@ class DigitsDataModule(ImageDataModule):
             True: (x[order[n_test:]], y[order[n_test:]]),
         }
 
-    def dataset(self, train: bool, augment: bool) -> Dataset:
-        return TensorDataset(*self._splits[train])
 
-
-class SyntheticDataModule(ImageDataModule):
+class SyntheticDataModule(TensorDataModule):
     """Generated images with a learnable class signal, of any shape: for tests and benchmarks."""
 
     def __init__(
@@ -231,9 +312,6 @@ class SyntheticDataModule(ImageDataModule):
 
         self._splits = {True: make(train_samples), False: make(test_samples)}
 
-    def dataset(self, train: bool, augment: bool) -> Dataset:
-        return TensorDataset(*self._splits[train])
-
 
 class TorchvisionDataModule(ImageDataModule):
     """A torchvision classification dataset; downloads when it can, explains what to place where when it cannot."""
@@ -242,28 +320,46 @@ class TorchvisionDataModule(ImageDataModule):
     expected_files: str = ""
     # The folder under root where an offline JPEG copy unpacks, if the dataset has one.
     jpeg_copy: str = ""
+    flips = True
 
     def __init__(self, download: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.download = download
 
     def train_augmentation(self) -> list[Any]:
+        """:meth:`augmentation` as torchvision transforms, for the DataLoader path."""
         from torchvision import transforms
 
-        return [*super().train_augmentation(), transforms.RandomHorizontalFlip()]
+        policy = self.augmentation()
+        assert policy is not None
+        steps = [transforms.RandomCrop(self.input_size, padding=policy.pad)]
+        return [*steps, transforms.RandomHorizontalFlip()] if policy.flip else steps
+
+    def decode_steps(self) -> list[Any]:
+        """What makes a file the network's image, before augmentation (ImageFolder resizes)."""
+        return []
 
     def transform(self, augment: bool) -> Any:
         from torchvision import transforms
 
-        steps = self.train_augmentation() if augment else []
+        steps = [*self.decode_steps(), *(self.train_augmentation() if augment else [])]
         return transforms.Compose([*steps, transforms.ToTensor(), self.normalize()])
+
+    def dataset(self, train: bool, augment: bool) -> Dataset:
+        return self._split(train, self.transform(augment))
+
+    def _decode(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        from torchvision import transforms
+
+        pixels = transforms.Compose([*self.decode_steps(), transforms.PILToTensor()])
+        return decode(self._split(train, pixels), self.input_shape, self.num_workers)
 
     def _construct(self, train: bool, transform: Any) -> Dataset:
         raise NotImplementedError
 
-    def dataset(self, train: bool, augment: bool) -> Dataset:
+    def _split(self, train: bool, transform: Any) -> Dataset:
         try:
-            return self._construct(train, self.transform(augment))
+            return self._construct(train, transform)
         except Exception as exc:  # torchvision raises RuntimeError or URLError offline
             raise GramError(
                 f"data.root: {self.dataset_name} is not under {self.root} and could not be downloaded "
@@ -303,9 +399,7 @@ class MNISTDataModule(TorchvisionDataModule):
     )
     in_channels, input_size = 1, 28
     mean, std = (0.1307,), (0.3081,)
-
-    def train_augmentation(self) -> list[Any]:
-        return ImageDataModule.train_augmentation(self)  # no flips for digits
+    flips = False  # no flips for digits
 
     def _construct(self, train: bool, transform: Any) -> Dataset:
         from torchvision.datasets import MNIST
@@ -329,9 +423,7 @@ class FashionMNISTDataModule(MNISTDataModule):
 class SVHNDataModule(TorchvisionDataModule):
     dataset_name, expected_files = "SVHN", "train_32x32.mat and test_32x32.mat"
     mean, std = (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)
-
-    def train_augmentation(self) -> list[Any]:
-        return ImageDataModule.train_augmentation(self)  # flipped digits are other digits
+    flips = False  # flipped digits are other digits
 
     def _construct(self, train: bool, transform: Any) -> Dataset:
         from torchvision.datasets import SVHN
@@ -380,17 +472,13 @@ class ImageFolderDataModule(TorchvisionDataModule):
             )
         return classes
 
-    def transform(self, augment: bool) -> Any:
+    def decode_steps(self) -> list[Any]:
         from torchvision import transforms
 
         steps = [transforms.Resize((self.input_size, self.input_size))]
-        if self.in_channels == 1:
-            steps.append(transforms.Grayscale())
-        if augment:
-            steps += self.train_augmentation()
-        return transforms.Compose([*steps, transforms.ToTensor(), self.normalize()])
+        return [*steps, transforms.Grayscale()] if self.in_channels == 1 else steps
 
-    def dataset(self, train: bool, augment: bool) -> Dataset:
+    def _split(self, train: bool, transform: Any) -> Dataset:
         classes = self._classes()  # the training split's, for every split
         split_dir = self.root / ("train" if train else "test")
         if (self.root / "train").is_dir():
@@ -405,8 +493,8 @@ class ImageFolderDataModule(TorchvisionDataModule):
                     f"{split_dir} holds class {', '.join(unknown)}, which {self.root / 'train'} lacks",
                     "give every class training images or remove it from the split",
                 )
-            return ClassFolder(split_dir, classes, self.transform(augment), allow_empty=not train)
-        full = ClassFolder(self.root, classes, self.transform(augment), allow_empty=False)
+            return ClassFolder(split_dir, classes, transform, allow_empty=not train)
+        full = ClassFolder(self.root, classes, transform, allow_empty=False)
         order = torch.randperm(len(full), generator=torch.Generator().manual_seed(0)).tolist()
         n_test = round(len(full) * self.test_fraction)
         return torch.utils.data.Subset(full, order[n_test:] if train else order[:n_test])

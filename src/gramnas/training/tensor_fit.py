@@ -12,13 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gramnas.architecture import Architecture
 from gramnas.model import build_model
-
-PAD = 4  # pixels of pad-and-crop augmentation
+from gramnas.training.tensor_data import augment_batch
 
 
 @dataclass(frozen=True)
@@ -30,20 +28,6 @@ class TensorRecipe:
     max_lr: float = 0.1
     weight_decay: float = 5e-4
     augment: bool = True
-
-
-def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Per-image random 4-pixel pad-crop and horizontal flip, as batched tensor ops."""
-    n, c, h, w = x.shape
-    padded = F.pad(x, (PAD, PAD, PAD, PAD))
-    dy, dx = torch.randint(0, 2 * PAD + 1, (2, n, 1), generator=generator)
-    rows = (dy + torch.arange(h))[:, None, :, None]
-    cols = (dx + torch.arange(w))[:, None, None, :]
-    crops = padded[
-        torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols
-    ]
-    flip = torch.rand(n, generator=generator) < 0.5
-    return torch.where(flip[:, None, None, None], crops.flip(3), crops)
 
 
 def fit(
