@@ -356,10 +356,12 @@ def main() -> None:
             ProxyTrainer(
                 ProxyData(px[: s.images], py[: s.images], vx, vy, pool.num_classes),
                 ProxyRecipe(
-                    s.epochs,
-                    64,
-                    partial(torch.optim.SGD, lr=s.lr, momentum=0.9, weight_decay=5e-4),
+                    epochs=s.epochs,
+                    batch_size=64,
+                    optimizer=partial(torch.optim.SGD, lr=s.lr, momentum=0.9, weight_decay=5e-4),
                     channels_last=True,
+                    train_size=s.images,
+                    val_size=len(vy),
                 ),
             ),
         )

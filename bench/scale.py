@@ -1,10 +1,11 @@
 """Search throughput on several workers: candidates per hour at W=1 and W=2, local pool and Ray.
 
 Runs the real search loop (``GramSearch.step``: sample W, evaluate, update in
-order, log, checkpoint) on CIFAR-10-shaped generated data with the
-``+experiment=cifar10`` proxy settings (paper space, density 0.02, 500
-samples, channels_last, ONNX Runtime latency with 1 thread), with fewer epochs
-by default so that it ends in a few minutes. W=1 trains in the search's process
+order, log, checkpoint), built from ``conf/`` by ``build_search`` as
+``src/search.py`` builds it: ``+experiment=cifar10_paper`` (paper space,
+density 0.02, 500 samples, channels_last, ONNX Runtime latency with 1 thread)
+on CIFAR-10-shaped generated data, with gamma 0.05, lr 0.05 and fewer epochs by
+default so that it ends in a few minutes. W=1 trains in the search's process
 with all cores; W workers get cores / W threads each.
 
 Of the workers' time (W x wall), "idle" is the wait for the slowest candidate
@@ -30,38 +31,42 @@ import csv
 import os
 import tempfile
 import time
-from functools import partial
+from pathlib import Path
 
 import numpy as np
-import torch
 
-from gramnas import MetaGraph, preset_space
-from gramnas.latency import get_backend
 from gramnas.registry import METAGRAPHS_DIR
-from gramnas.search.executors import LocalExecutor
+from gramnas.search.build import build_search, compose_search_config
 from gramnas.search.logs import read_records
-from gramnas.search.reward import PenalizedAccuracy
-from gramnas.search.runner import METAGRAPH_FILE, GramSearch, SearchSettings
-from gramnas.search.update import MetaGraphUpdate
-from gramnas.training.data import SyntheticDataModule
-from gramnas.training.proxy import ProxyRecipe, ProxyTrainer
+from gramnas.search.runner import METAGRAPH_FILE, GramSearch
 
+CONF = Path(__file__).resolve().parents[1] / "conf"
 TRAINING = ("build", "fit", "validate")
 DRIVER = ("sample", "latency", "update")  # done one candidate at a time in the search's process
 
 
-def make_executor(kind: str, proxy: ProxyTrainer, latency, workers: int, cores: int):
-    if kind == "local":
-        return LocalExecutor(proxy, latency, workers=workers)
-    from gramnas.search.executors.ray_cluster import RayExecutor
-
-    return RayExecutor(
-        proxy,
-        latency,
-        workers=workers,
-        num_cpus=cores // workers,
-        init={"num_cpus": cores, "include_dashboard": False},
-    )
+def search_overrides(kind: str, workers: int, args, cores: int) -> list[str]:
+    """The benchmarked search: the paper's on generated data, W workers of ``kind``."""
+    overrides = [
+        "+experiment=cifar10_paper",
+        "data=synthetic",
+        "data.test_samples=10",
+        "reward.gamma=0.05",
+        f"proxy.epochs={args.epochs}",
+        "proxy.optimizer.lr=0.05",
+        "+latency.warmup=5",
+        "+latency.runs=30",
+        f"search.iterations={args.candidates}",
+        f"search.workers={workers}",
+        f"search.max_macs={int(args.max_mmacs * 1e6)}",
+        f"executor={kind}",
+    ]
+    if kind == "ray":
+        overrides += [
+            f"executor.num_cpus={cores // workers}",
+            f"executor.init={{num_cpus: {cores}, include_dashboard: false}}",
+        ]
+    return overrides
 
 
 def batch_maxima(seconds: np.ndarray, workers: int) -> np.ndarray:
@@ -69,18 +74,14 @@ def batch_maxima(seconds: np.ndarray, workers: int) -> np.ndarray:
     return np.array([seconds[i : i + workers].max() for i in range(0, len(seconds), workers)])
 
 
-def measure(kind: str, workers: int, proxy: ProxyTrainer, args, cores: int) -> dict[str, float]:
-    latency = get_backend("onnxruntime", threads=1, warmup=5, runs=30)
-    metagraph = MetaGraph.create(preset_space("paper"), seed=0, density=0.02)
-    update = MetaGraphUpdate(metagraph, PenalizedAccuracy(gamma=0.05))
-    settings = SearchSettings(
-        iterations=args.candidates, workers=workers, max_macs=int(args.max_mmacs * 1e6)
-    )
+def measure(kind: str, workers: int, args, cores: int) -> dict[str, float]:
+    parts = build_search(compose_search_config(CONF, search_overrides(kind, workers, args, cores)))
+    metagraph, settings = parts.metagraph, parts.settings
     with tempfile.TemporaryDirectory() as run_dir:
         start = time.perf_counter()
-        executor = make_executor(kind, proxy, latency, workers, cores)
+        executor = parts.executor()
         started = time.perf_counter()
-        search = GramSearch(metagraph, executor, update, settings, run_dir, progress=False)
+        search = GramSearch(metagraph, executor, parts.update, settings, run_dir, progress=False)
         metagraph.save(os.path.join(run_dir, METAGRAPH_FILE))
         with executor:
             while metagraph.iteration < settings.iterations:
@@ -126,11 +127,6 @@ def main() -> None:
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
 
-    data = SyntheticDataModule(3, 32, 10, train_samples=1000, test_samples=10).proxy_data(
-        500, 500, seed=0
-    )
-    sgd = partial(torch.optim.SGD, lr=0.05, momentum=0.9, weight_decay=5e-4)
-    proxy = ProxyTrainer(data, ProxyRecipe(args.epochs, 64, sgd, channels_last=True))
     print(
         f"scale benchmark: {args.candidates} candidates per run, paper space (<= {args.max_mmacs:g} MMACs),"
         f" 3x32x32, {args.epochs} epochs x 500 samples, {cores} cores, ONNX Runtime latency 1 thread"
@@ -142,7 +138,7 @@ def main() -> None:
     results = {}
     for kind in args.executors:
         for workers in (1, 2):
-            r = results[kind, workers] = measure(kind, workers, proxy, args, cores)
+            r = results[kind, workers] = measure(kind, workers, args, cores)
             ratio = r["per_hour"] / results[kind, 1]["per_hour"]
             threads = cores // workers
             print(

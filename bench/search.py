@@ -1,9 +1,10 @@
 """Per-iteration cost of the CIFAR-10 proxy configuration, and what the framework adds.
 
-Generated data of CIFAR-10's shape (3x32x32, 10 classes, 500 proxy training
-and 500 validation samples), the paper space (h=3, m=3, n=30, density 0.02),
-5 epochs of momentum SGD, batch 64, ONNX Runtime latency: the settings of
-``+experiment=cifar10``. Each sampled candidate is trained twice from the same
+The search of ``+experiment=cifar10_paper`` (the paper space, h=3, m=3, n=30,
+density 0.02; 500 proxy training and 500 validation samples, 5 epochs of
+momentum SGD, batch 64; ONNX Runtime latency), built from ``conf/`` by
+``build_search`` as ``src/search.py`` builds it, on generated data of
+CIFAR-10's shape (3x32x32, 10 classes). Each sampled candidate is trained twice from the same
 seed: once through the search's path (the serial executor's Lightning training
 and latency measurement, then the MetaGraphUpdate callback), once by a plain PyTorch loop doing the same steps on the same
 batches. Framework overhead = iteration time - plain train - plain validate.
@@ -15,40 +16,47 @@ from __future__ import annotations
 
 import argparse
 import time
-from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from gramnas import MetaGraph, build_model, count_macs, preset_space
-from gramnas.latency import get_backend
-from gramnas.search.executors import Candidate, SerialExecutor
-from gramnas.search.reward import PenalizedAccuracy
+from gramnas import build_model, count_macs
+from gramnas.search.build import build_search, compose_search_config
+from gramnas.search.executors import Candidate
 from gramnas.search.runner import iteration_seeds
-from gramnas.search.update import MetaGraphUpdate
-from gramnas.training.data import ProxyData, SyntheticDataModule, tensor_loader
-from gramnas.training.proxy import ProxyRecipe, ProxyTrainer
+from gramnas.training.data import ProxyData, tensor_loader
+from gramnas.training.proxy import ProxyRecipe
 
-EPOCHS, BATCH = 5, 64
-SGD = partial(torch.optim.SGD, lr=0.01, momentum=0.9, weight_decay=5e-4)
+CONF = Path(__file__).resolve().parents[1] / "conf"
+SEARCH = [
+    "+experiment=cifar10_paper",
+    "data=synthetic",
+    "data.test_samples=10",
+    "+latency.warmup=5",
+    "+latency.runs=30",
+    "executor=serial",
+]
 
 
-def plain_loop(arch, data: ProxyData, seed: int, channels_last: bool) -> tuple[float, float, float]:
-    """The same steps without Lightning: seconds to train, seconds to validate, accuracy.
+def plain_loop(arch, data: ProxyData, seed: int, recipe: ProxyRecipe) -> tuple[float, float, float]:
+    """The recipe's steps without Lightning: seconds to train, seconds to validate, accuracy.
 
     ``data`` is already in the memory format, as the ProxyTrainer holds it.
     """
     torch.manual_seed(seed)
     model = build_model(arch)
-    if channels_last:
+    if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = SGD(model.parameters())
+    optimizer = recipe.optimizer(model.parameters())
     loss_fn = nn.CrossEntropyLoss()
     start = time.perf_counter()
     model.train()
-    for _ in range(EPOCHS):
-        for x, y in tensor_loader(data.train_x, data.train_y, BATCH, shuffle=True, seed=seed):
+    for _ in range(recipe.epochs):
+        for x, y in tensor_loader(
+            data.train_x, data.train_y, recipe.batch_size, shuffle=True, seed=seed
+        ):
             loss = loss_fn(model(x), y)
             optimizer.zero_grad()
             loss.backward()
@@ -74,24 +82,26 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    datamodule = SyntheticDataModule(3, 32, 10, train_samples=1000, test_samples=10)
-    data = datamodule.proxy_data(500, 500, seed=0)
-    metagraph = MetaGraph.create(preset_space("paper"), seed=0, density=0.02)
-    latency = get_backend("onnxruntime", threads=1, warmup=5, runs=30)
-    update = MetaGraphUpdate(metagraph, PenalizedAccuracy(gamma=1.0))
+    searches = {
+        channels_last: build_search(
+            compose_search_config(CONF, [*SEARCH, f"proxy.channels_last={channels_last}"])
+        )
+        for channels_last in (False, True)
+    }
     # The same candidates for both memory formats, drawn as iterations 0.. of a search would draw them.
     budget = int(args.max_mmacs * 1e6)
     candidates = [
-        metagraph.sample(iteration_seeds(0, i)[0], max_macs=budget) for i in range(args.candidates)
+        searches[False].metagraph.sample(iteration_seeds(0, i)[0], max_macs=budget)
+        for i in range(args.candidates)
     ]
-
+    recipe = searches[False].proxy.recipe
     print(
-        f"search benchmark: {args.candidates} candidates, paper space, 3x32x32, {EPOCHS} epochs x 500 samples,"
-        f" torch threads {args.threads}, ONNX Runtime 1 thread"
+        f"search benchmark: {args.candidates} candidates, paper space, 3x32x32, {recipe.epochs} epochs"
+        f" x {recipe.train_size} samples, torch threads {args.threads}, ONNX Runtime 1 thread"
     )
-    for channels_last in (False, True):
-        trainer = ProxyTrainer(data, ProxyRecipe(EPOCHS, BATCH, SGD, channels_last=channels_last))
-        executor = SerialExecutor(trainer, latency)
+    for channels_last, parts in searches.items():
+        metagraph, trainer, update = parts.metagraph, parts.proxy, parts.update
+        executor = parts.executor()
         phases: dict[str, list[float]] = {}
         totals, plain_fit, plain_val, macs = [], [], [], []
         for iteration, arch in enumerate(candidates):
@@ -99,7 +109,7 @@ def main() -> None:
             if (
                 iteration % 2
             ):  # alternate which path runs first, so neither always pays the cold start
-                fit_s, val_s, _ = plain_loop(arch, trainer.data, seed, channels_last)
+                fit_s, val_s, _ = plain_loop(arch, trainer.data, seed, trainer.recipe)
             start = time.perf_counter()
             metagraph.sample(
                 rng, max_macs=budget
@@ -109,7 +119,7 @@ def main() -> None:
             update.on_candidate_end(result)
             totals.append(time.perf_counter() - start)
             if not iteration % 2:
-                fit_s, val_s, _ = plain_loop(arch, trainer.data, seed, channels_last)
+                fit_s, val_s, _ = plain_loop(arch, trainer.data, seed, trainer.recipe)
             timings = {"sample": sampled - start, **result.timings}
             for key, value in timings.items():
                 phases.setdefault(key, []).append(value)
@@ -119,7 +129,7 @@ def main() -> None:
         total = float(np.sum(totals))
         overhead = total - sum(plain_fit) - sum(plain_val)
         without_latency = overhead - sum(phases["latency"])
-        images = EPOCHS * 500 * args.candidates
+        images = recipe.epochs * recipe.train_size * args.candidates
         print(
             f"\nmemory format: {'channels_last (NHWC)' if channels_last else 'contiguous (NCHW)'};"
             f" candidates {np.mean(macs) / 1e6:.1f} MMACs on average"

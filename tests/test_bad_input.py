@@ -25,8 +25,8 @@ from conftest import ROOT
 SYNTHETIC = ["data=synthetic", "data.input_size=8", "data.num_classes=4", "data.train_samples=120"]
 SEARCH = [
     "space=tiny",
-    "search.proxy_train=64",
-    "search.proxy_val=32",
+    "proxy.train_size=64",
+    "proxy.val_size=32",
     "proxy.epochs=1",
     "proxy.batch_size=32",
     "logger=none",
@@ -108,7 +108,7 @@ def image_folder(root: Path, corrupt: bool = False, empty_class: bool = False) -
 
 
 FOLDER = ["data=imagefolder", "data.input_size=8", "data.num_workers=0"]
-FOLDER_PROXY = ["search.proxy_train=4", "search.proxy_val=2"]  # all 6 training images
+FOLDER_PROXY = ["proxy.train_size=4", "proxy.val_size=2"]  # all 6 training images
 
 
 @pytest.mark.parametrize(
@@ -118,7 +118,7 @@ FOLDER_PROXY = ["search.proxy_train=4", "search.proxy_val=2"]  # all 6 training 
         (["search.seed=abc"], "search.seed"),
         (["search.beta=abc"], "search.beta"),
         (["search.max_redraws=-1"], "search.max_redraws"),
-        (["search.proxy_train=abc"], "search.proxy_train"),
+        (["proxy.train_size=abc"], "proxy.train_size"),
         (["reward.gamma=nan"], "reward.gamma"),
         (["reward.gamma=inf"], "reward.gamma"),
         (["search.derive_levels=[1.5]"], "search.derive_levels"),

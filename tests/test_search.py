@@ -29,8 +29,8 @@ TINY = [
     "data.num_classes=4",
     "data.train_samples=120",
     "space=tiny",
-    "search.proxy_train=64",
-    "search.proxy_val=32",
+    "proxy.train_size=64",
+    "proxy.val_size=32",
     "proxy.epochs=1",
     "proxy.batch_size=32",
     "logger=none",
@@ -211,7 +211,7 @@ def test_every_experiment_composes_and_instantiates(tmp_path, experiment):
         assert (
             cfg.search.iterations == 1000
             and cfg.space.name == "paper"
-            and cfg.search.proxy_train == 500
+            and cfg.proxy.train_size == 500
         )
         dataset = experiment.removesuffix("_paper").replace("_", "")
         assert dataset in cfg.data._target_.lower()

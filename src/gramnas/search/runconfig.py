@@ -55,7 +55,11 @@ HELD_BY_METAGRAPH = (
 )
 
 # Keys renamed since a run was stored ({old: new}): a stored run reads as if written today.
-RENAMED = {"data.image_size": "data.input_size"}
+RENAMED = {
+    "data.image_size": "data.input_size",
+    "search.proxy_train": "proxy.train_size",
+    "search.proxy_val": "proxy.val_size",
+}
 
 log = logging.getLogger(__name__)
 

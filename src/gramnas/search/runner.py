@@ -80,14 +80,16 @@ _LOCKED_RUN_DIRS: set[Path] = set()  # held by this process
 
 @dataclass
 class SearchSettings:
+    """The loop's settings; no defaults, since ``conf/search/default.yaml`` is the one place they are set."""
+
     iterations: int
-    workers: int = 1  # candidates per synchronous batch
-    max_macs: int | None = None
-    max_redraws: int = 20
-    on_failure: str = "lowest"
-    derive_levels: Sequence[float] = PAPER_LEVELS
-    probe_every: int = 0  # re-train the probe network after every this many iterations; 0: never
-    max_initial_failures: int = 5  # stop when the first this many candidates all fail; 0: never
+    workers: int  # candidates per synchronous batch
+    max_macs: int | None
+    max_redraws: int
+    on_failure: str
+    derive_levels: Sequence[float]
+    probe_every: int  # re-train the probe network after every this many iterations; 0: never
+    max_initial_failures: int  # stop when the first this many candidates all fail; 0: never
 
     def __post_init__(self) -> None:
         require_int("search.iterations", self.iterations, 0)

@@ -38,19 +38,25 @@ warnings.filterwarnings(
 
 @dataclass
 class ProxyRecipe:
-    """How each candidate is trained (paper: momentum SGD); a few epochs on 500 samples.
+    """How each candidate is trained (paper: momentum SGD): a few epochs on fixed proxy sets.
 
-    No defaults but Lightning's own ``trainer``: ``conf/proxy/default.yaml`` is the
-    one place the recipe is set, and a search's ``config.yaml`` records it.
+    ``train_size`` and ``val_size`` are the sizes of the proxy sets, seeded,
+    disjoint subsets of the training split. No defaults but Lightning's own
+    ``trainer``: ``conf/proxy/default.yaml`` is the one place the recipe is
+    set, and a search's ``config.yaml`` records it.
     """
 
     epochs: int
     batch_size: int
     optimizer: OptimizerFactory
     channels_last: bool
+    train_size: int
+    val_size: int
     trainer: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        require_int("proxy.train_size", self.train_size, 1)
+        require_int("proxy.val_size", self.val_size, 1)
         require_int("proxy.epochs", self.epochs, 1)
         require_int("proxy.batch_size", self.batch_size, 1)
         lr = getattr(self.optimizer, "keywords", {}).get("lr")
