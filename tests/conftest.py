@@ -45,6 +45,38 @@ def compose_config(config_name: str, output_dir: Path, overrides: list[str]) -> 
     return cfg
 
 
+# A tiny search: synthetic 3x8x8 images, 4 classes, two 1-epoch candidates per second or so.
+SYNTHETIC = ["data=synthetic", "data.input_size=8", "data.num_classes=4", "data.train_samples=120"]
+SEARCH = [
+    "space=tiny",
+    "proxy.train_size=64",
+    "proxy.val_size=32",
+    "proxy.epochs=1",
+    "proxy.batch_size=32",
+    "logger=none",
+]
+TINY = [*SYNTHETIC, *SEARCH]
+DETERMINISTIC = ["latency=macs"]  # measured latencies differ run to run; MACs do not
+
+
+def run_search(tmp_path: Path, name: str, *overrides: str) -> MetaGraph:
+    """The tiny search into ``tmp_path / name``, through the entry point's ``search``."""
+    from search import search
+
+    return search(compose_config("search", tmp_path / name, [*TINY, *overrides]))
+
+
+def snapshot(run_dir: Path) -> dict[Path, bytes]:
+    """Every file of a run directory: a refused search or resume must leave it byte-identical."""
+    return {
+        p.relative_to(run_dir): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()
+    }
+
+
+class Killed(BaseException):
+    """A kill, as far as the code under test can tell: nothing catches it."""
+
+
 def run_entry_point(script: str, *overrides: str, cwd: Path, env: dict[str, str] | None = None):
     """Run ``src/<script>`` in a subprocess, as a user would from the shell."""
     return subprocess.run(

@@ -20,19 +20,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from conftest import DETERMINISTIC, ROOT, snapshot
+from conftest import SEARCH as TINY_SEARCH
+from conftest import TINY as TINY_DATA_SEARCH
 
-SYNTHETIC = ["data=synthetic", "data.input_size=8", "data.num_classes=4", "data.train_samples=120"]
-SEARCH = [
-    "space=tiny",
-    "proxy.train_size=64",
-    "proxy.val_size=32",
-    "proxy.epochs=1",
-    "proxy.batch_size=32",
-    "logger=none",
-    "latency=macs",
-]
-TINY = [*SYNTHETIC, *SEARCH]
+SEARCH = [*TINY_SEARCH, *DETERMINISTIC]  # without data
+TINY = [*TINY_DATA_SEARCH, *DETERMINISTIC]
 
 
 def run_main(script: str, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -56,12 +49,6 @@ def assert_one_line(code: int, stderr: str, field: str) -> None:
     assert code == 2, stderr
     assert "Traceback" not in stderr, stderr
     assert len(lines) == 1 and lines[0].startswith("error: ") and field in lines[0], stderr
-
-
-def snapshot(run_dir: Path) -> dict[Path, bytes]:
-    return {
-        p.relative_to(run_dir): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -111,26 +98,44 @@ FOLDER = ["data=imagefolder", "data.input_size=8", "data.num_workers=0"]
 FOLDER_PROXY = ["proxy.train_size=4", "proxy.val_size=2"]  # all 6 training images
 
 
+def overriding(base: list[str], overrides: list[str]) -> list[str]:
+    """``base`` less what ``overrides`` set again (a key, or a group with its keys), then ``overrides``."""
+    keys = [o.split("=")[0] for o in overrides]
+    kept = [o for o in base if not any(o.split("=")[0].startswith((k, f"{k}.")) for k in keys)]
+    return [*kept, *overrides]
+
+
+# Every bad search setting, the one place they are listed: each fails in one line naming its field.
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
         (["search.seed=-1"], "search.seed"),
         (["search.seed=abc"], "search.seed"),
+        (["search.alpha=-1"], "search.alpha"),
         (["search.beta=abc"], "search.beta"),
+        (["search.density=3"], "search.density"),
+        (["search.iterations=many"], "search.iterations"),
+        (["search.workers=0"], "search.workers"),
         (["search.max_redraws=-1"], "search.max_redraws"),
-        (["proxy.train_size=abc"], "proxy.train_size"),
-        (["reward.gamma=nan"], "reward.gamma"),
-        (["reward.gamma=inf"], "reward.gamma"),
+        (["search.on_failure=retry"], "search.on_failure"),
         (["search.derive_levels=[1.5]"], "search.derive_levels"),
+        (["search.resume=/nonexistent"], "search.resume"),
+        (["proxy.train_size=abc"], "proxy.train_size"),
+        (["proxy.epochs=0"], "proxy.epochs"),
         (["proxy.optimizer.lr=-1"], "proxy.optimizer.lr"),
         (["proxy.trainer.accelerator=mps"], "proxy.trainer"),  # no Apple GPU on this host
+        (["reward.gamma=nan"], "reward.gamma"),
+        (["reward.gamma=inf"], "reward.gamma"),
+        (["latency.name=tpu"], "latency.name"),
+        (["data=imagefolder", "data.root=/nonexistent"], "data.root"),
+        (["executor.gpus=[-1]"], "executor.gpus"),
+        (["search.workers=2", "executor.max_retries=-1"], "executor.max_retries"),
+        (["executor=ray", "executor.num_gpus=-1"], "executor.num_gpus"),
     ],
 )
 def test_bad_search_settings(tmp_path, capsys, overrides, field):
-    code, stderr = run_main(
-        "search", *TINY, "search.iterations=1", *overrides, f"hydra.run.dir={tmp_path}/run",
-        capsys=capsys,
-    )  # fmt: skip
+    args = overriding([*TINY, "search.iterations=1"], overrides)
+    code, stderr = run_main("search", *args, f"hydra.run.dir={tmp_path}/run", capsys=capsys)
     assert_one_line(code, stderr, field)
     assert not (tmp_path / "run" / "metagraph.json").exists()
 

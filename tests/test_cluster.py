@@ -9,8 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import ROOT, run_entry_point
-from test_search import run_search
+from conftest import DETERMINISTIC, ROOT, run_entry_point, run_search
 
 TINY_TRAIN = [
     "data=synthetic",
@@ -83,8 +82,6 @@ def test_slurm_launcher_configs_compose(launcher, entry, overrides, expected):
 
 
 def test_resume_auto_continues_the_output_directory_run(tmp_path):
-    from test_search import DETERMINISTIC
-
     run_search(tmp_path, "straight", "search.iterations=3", *DETERMINISTIC)
     run_search(tmp_path, "job", "search.iterations=2", "search.resume=auto", *DETERMINISTIC)
     requeued = run_search(

@@ -12,18 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import compose_config
-from test_search import DETERMINISTIC, TINY
+from conftest import DETERMINISTIC
+from conftest import run_search as run_tiny_search
 
 TESTS = Path(__file__).resolve().parent
 RAY = ["search.workers=2", "executor=ray"]  # on the instance of the local_ray fixture
 
 
 def run_search(tmp_path: Path, name: str, *overrides: str):
-    from search import search
-
-    cfg = compose_config("search", tmp_path / name, [*TINY, *DETERMINISTIC, *overrides])
-    return search(cfg)
+    return run_tiny_search(tmp_path, name, *DETERMINISTIC, *overrides)
 
 
 def checkpoint(tmp_path: Path, name: str) -> str:

@@ -10,20 +10,15 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import ROOT, compose_config
+from conftest import DETERMINISTIC, ROOT, Killed, compose_config
+from conftest import TINY as SEARCH_TINY
 from gramnas.errors import GramError
 from gramnas.metagraph import MetaGraph
 from gramnas.search import logs
 from gramnas.search.runconfig import check_resume_config
-from test_search import DETERMINISTIC
-from test_search import TINY as SEARCH_TINY
 
-# test_search's tiny search with deterministic latency; each test here picks its own logger
+# the tiny search with deterministic latency; each test here picks its own logger
 TINY = [*(o for o in SEARCH_TINY if not o.startswith("logger=")), *DETERMINISTIC]
-
-
-class Killed(BaseException):
-    """A kill, as far as the code under test can tell: nothing catches it."""
 
 
 def run_search(output_dir: Path, *overrides: str) -> MetaGraph:
@@ -68,7 +63,8 @@ def test_a_resume_refuses_other_settings_and_logs_the_allowed_ones(tmp_path):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_runs_of_earlier_versions_resume_with_their_command_line(tmp_path, seed):
-    """The CIFAR-10 runs in assets/ (config.yaml with search.resume, no allow_changes, data.image_size)."""
+    """The CIFAR-10 runs in assets/ (config.yaml with search.resume, no allow_changes, data.image_size,
+    search.proxy_train and search.proxy_val)."""
     stored = ROOT / f"assets/searches/cifar10-mnasnet-seed{seed}/config.yaml"
     if not stored.is_file():
         pytest.skip(f"{stored} is not in this checkout")
