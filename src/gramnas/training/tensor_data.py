@@ -36,23 +36,22 @@ def augment_batch(
 
     Padding is 0 (black, before normalisation). The random numbers come from
     ``generator`` (a CPU one) on any device, so a seed augments alike everywhere.
+    One gather picks each output pixel's row and (flipped) column; the result
+    is a channels_last view, which the network wants anyway.
     """
-    n, c, h, w = x.shape
+    n, _, h, w = x.shape
     device = x.device
     padded = F.pad(x, (pad, pad, pad, pad))
     dy, dx = torch.randint(0, 2 * pad + 1, (2, n, 1), generator=generator).to(device)
-    rows = (dy + torch.arange(h, device=device))[:, None, :, None]
-    cols = (dx + torch.arange(w, device=device))[:, None, None, :]
-    crops = padded[
-        torch.arange(n, device=device)[:, None, None, None],
-        torch.arange(c, device=device)[None, :, None, None],
-        rows,
-        cols,
-    ]
-    if not flip:
-        return crops
-    flipped = torch.rand(n, generator=generator).to(device) < 0.5
-    return torch.where(flipped[:, None, None, None], crops.flip(3), crops)
+    cols = torch.arange(w, device=device)
+    if flip:
+        flipped = torch.rand(n, generator=generator).to(device) < 0.5
+        cols = torch.where(flipped[:, None], cols.flip(0), cols)
+    rows = dy + torch.arange(h, device=device)  # (n, h)
+    cols = dx + cols  # (n, w)
+    # Advanced indices on dims 0, 2 and 3 around the channel slice give (n, h, w, c).
+    images = torch.arange(n, device=device)[:, None, None]
+    return padded[images, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
 def decode(
