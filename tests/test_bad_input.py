@@ -157,17 +157,26 @@ def test_bad_image_folder(tmp_path, capsys, damage):
     assert ("0.png" if damage == "corrupt" else "c") in stderr
 
 
+OFFLINE = [  # experiment, dataset, unpacked copy, the data config that reads it, expected files
+    ("cifar10", "CIFAR-10", "cifar10-jpg", "imagefolder", "cifar-10-batches-py/"),
+    ("mnist", "MNIST", "mnist-png", "mnist_png", "MNIST/raw/"),
+]
+
+
 @pytest.mark.parametrize("copy", [True, False])
-def test_cifar10_offline_points_to_its_unpacked_jpeg_copy(tmp_path, capsys, copy):
+@pytest.mark.parametrize(("experiment", "name", "folder", "config", "files"), OFFLINE)
+def test_offline_dataset_points_to_its_unpacked_copy(
+    tmp_path, capsys, copy, experiment, name, folder, config, files
+):
     if copy:
-        (tmp_path / "cifar10-jpg" / "train" / "cat").mkdir(parents=True)
+        (tmp_path / folder / "train" / "0").mkdir(parents=True)
     code, stderr = run_main(
-        "search", "+experiment=cifar10", "data.download=false", f"paths.data_dir={tmp_path}",
+        "search", f"+experiment={experiment}", "data.download=false", f"paths.data_dir={tmp_path}",
         f"hydra.run.dir={tmp_path}/run", capsys=capsys,
     )  # fmt: skip
-    assert_one_line(code, stderr, "data.root: CIFAR-10 is not under")
-    fix = f"data=imagefolder data.root={tmp_path / 'cifar10-jpg'}"
-    assert (fix in stderr) is copy and "cifar-10-batches-py/" in stderr, stderr
+    assert_one_line(code, stderr, f"data.root: {name} is not under")
+    fix = f"data={config} data.root={tmp_path / folder}"
+    assert (fix in stderr) is copy and files in stderr, stderr
 
 
 def test_an_unreadable_image_read_by_a_loader_worker(tmp_path, capsys):

@@ -145,13 +145,13 @@ class ImageDataModule(L.LightningDataModule):
 
     def proxy_data(self, train_size: int, val_size: int, seed: int) -> ProxyData:
         """Seeded, disjoint subsets of the training split, without augmentation."""
-        require_int("search.proxy_train", train_size, 1)
-        require_int("search.proxy_val", val_size, 1)
+        require_int("proxy.train_size", train_size, 1)
+        require_int("proxy.val_size", val_size, 1)
         dataset = self.dataset(train=True, augment=False)
         total = len(dataset)  # type: ignore[arg-type]
         if train_size + val_size > total:
             raise field_error(
-                "search.proxy_train + search.proxy_val",
+                "proxy.train_size + proxy.val_size",
                 f"{train_size} + {val_size} exceeds the {total} training samples",
                 "use smaller proxy sets",
             )
@@ -318,8 +318,9 @@ class TorchvisionDataModule(ImageDataModule):
 
     dataset_name: str = ""
     expected_files: str = ""
-    # The folder under root where an offline JPEG copy unpacks, if the dataset has one.
-    jpeg_copy: str = ""
+    # The folder under root where an offline copy (../shared/data) unpacks, if the dataset has one.
+    offline_copy: str = ""
+    copy_config = "imagefolder"  # the data config that reads the copy
     flips = True
 
     def __init__(self, download: bool = True, **kwargs: Any) -> None:
@@ -367,13 +368,13 @@ class TorchvisionDataModule(ImageDataModule):
             ) from None
 
     def _fix(self) -> str:
-        """What to do offline; an unpacked JPEG copy is the fix at hand (read by ``data=imagefolder``)."""
+        """What to do offline; an unpacked copy (``../shared/data``) is the fix at hand."""
         place = (
             f"place {self.expected_files} under {self.root} or run where the internet is reachable"
         )
-        copy = self.root / self.jpeg_copy
-        if self.jpeg_copy and (copy / "train").is_dir():
-            return f"its JPEG copy is unpacked: add data=imagefolder data.root={copy}, or {place}"
+        copy = self.root / self.offline_copy
+        if self.offline_copy and (copy / "train").is_dir():
+            return f"its offline copy is unpacked: add data={self.copy_config} data.root={copy}, or {place}"
         return place
 
     def prepare_data(self) -> None:
@@ -383,7 +384,7 @@ class TorchvisionDataModule(ImageDataModule):
 
 class CIFAR10DataModule(TorchvisionDataModule):
     dataset_name, expected_files = "CIFAR-10", "cifar-10-batches-py/ (from cifar-10-python.tar.gz)"
-    jpeg_copy = "cifar10-jpg"
+    offline_copy = "cifar10-jpg"
     mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
     def _construct(self, train: bool, transform: Any) -> Dataset:
@@ -399,6 +400,7 @@ class MNISTDataModule(TorchvisionDataModule):
     )
     in_channels, input_size = 1, 28
     mean, std = (0.1307,), (0.3081,)
+    offline_copy, copy_config = "mnist-png", "mnist_png"
     flips = False  # no flips for digits
 
     def _construct(self, train: bool, transform: Any) -> Dataset:
@@ -409,6 +411,7 @@ class MNISTDataModule(TorchvisionDataModule):
 
 class FashionMNISTDataModule(MNISTDataModule):
     dataset_name = "Fashion-MNIST"
+    offline_copy = ""
     expected_files = "FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz"
     mean, std = (0.2860,), (0.3530,)
 
@@ -445,11 +448,13 @@ class ImageFolderDataModule(TorchvisionDataModule):
         test_fraction: float = 0.2,
         mean: tuple[float, ...] | None = None,
         std: tuple[float, ...] | None = None,
+        flips: bool = True,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("download", False)
         super().__init__(**kwargs)
         self.input_size, self.in_channels = input_size, in_channels
+        self.flips = flips  # false for digits and text, which flipped are other classes
         self.test_fraction = test_fraction
         imagenet = in_channels == 3  # ImageNet statistics for colour images, 0.5 for grey
         self.mean = tuple(mean) if mean else ((0.485, 0.456, 0.406) if imagenet else (0.5,))
