@@ -1,4 +1,4 @@
-"""Shipped weights: publishing a run, checksums, and the weights that ship with gramnas."""
+"""Shipped weights and meta-graphs: publishing a run, checksums, and what ships with gramnas."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from gramnas import MetaGraph, derive, preset_space
 from gramnas.errors import GramError
 from gramnas.model import build_model
 from gramnas.pretrained import find_weights, load_pretrained, pretrained_weights, publish
-from gramnas.registry import create_model, list_models, swiftnet_architecture
+from gramnas.registry import (
+    METAGRAPHS_DIR,
+    available_metagraphs,
+    create_model,
+    load_metagraph,
+    swiftnet_architecture,
+)
 
 
 @pytest.fixture
@@ -94,3 +100,12 @@ def test_eval_names_the_field_for_unknown_or_doubled_weights(tmp_path):
     ):
         with pytest.raises(GramError, match=rf"^{field}: "):
             evaluate(compose_config("eval", tmp_path, overrides))
+
+
+@pytest.mark.parametrize("name", available_metagraphs())
+def test_every_shipped_metagraph_loads_and_has_its_card(name):
+    """A shipped meta-graph is a record: its card says how it was searched and what it gives."""
+    metagraph = load_metagraph(name)
+    assert metagraph.tried.any(), "format 2: the evidence the default prune score needs"
+    card = (METAGRAPHS_DIR / name / "README.md").read_text()
+    assert "Reproduce" in card and "wall time" in card
