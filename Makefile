@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) bench/latency.py
 	$(PY) bench/search.py
 	$(PY) bench/scale.py
+	$(PY) bench/train.py
 
 lint: $(STAMP)
 	$(VENV)/bin/pre-commit run --all-files
