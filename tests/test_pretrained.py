@@ -17,6 +17,7 @@ from gramnas.registry import (
     METAGRAPHS_DIR,
     available_metagraphs,
     create_model,
+    list_models,
     load_metagraph,
     swiftnet_architecture,
 )
@@ -89,6 +90,10 @@ def test_shipped_weights_are_the_networks_their_names_derive(name):
     assert rebuilt.id == weights.architecture_id
     out = model(torch.zeros(1, *weights.input_shape))
     assert out.shape == (1, weights.num_classes)
+
+
+def test_the_package_ships_weights():
+    assert list_models(pretrained=True), "gramnas/weights/index.json lists no weights"
 
 
 def test_eval_names_the_field_for_unknown_or_doubled_weights(tmp_path):
