@@ -2,11 +2,13 @@
 
 Weights are named as timm names them, ``<model>.<dataset>``
 (``swiftnet_0.65_1.0.cifar10``); a bare model name picks its first dataset.
+``swiftnet_<L>_<U>`` is cut from the default meta-graph, as in the registry;
+``swiftnet_mnas_<L>_<U>`` from ``cifar10-mnasnet-seed0``.
 Each file holds the Architecture next to the weights, so it rebuilds its
 network without a meta-graph. ``weights/index.json`` records for each one its
 SHA-256 (checked on every load), the architecture id, how it was trained and
 the test top-1 that ``src/eval.py`` reproduces. Publishing a training run:
-``python -m gramnas.pretrained <run_dir> <model>.<dataset> --data "..."``.
+``python -m gramnas.pretrained <run_dir> <model>.<dataset> --data ... --training ...``.
 """
 
 from __future__ import annotations
