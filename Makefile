@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv search test test-all bench lint clean
+.PHONY: venv search test test-all bench lint clean reproduce-table1 reproduce-table4
 
 # Rebuilt only when pyproject.toml changes; otherwise the environment is reused.
 $(STAMP): pyproject.toml
@@ -34,6 +34,23 @@ bench: $(STAMP)
 	$(PY) bench/search.py
 	$(PY) bench/scale.py
 	$(PY) bench/train.py
+
+# The README's result tables, each on the offline copy unpacked into data/
+# (see ../shared/data/README.md), one thread per training; runs go to outputs/.
+TRAIN := OMP_NUM_THREADS=1 $(PY) src/train.py recipe=cosine trainer.max_epochs=30 data.num_workers=0
+
+# Table 4, MNIST at <= 0.23 MMAC: about 7 minutes on one core.
+reproduce-table4: $(STAMP)
+	$(TRAIN) data=mnist_png model=swiftnet model.metagraph=cifar10-mnasnet-seed0 \
+		model.level=0.8 model.upscale=0.1 budget.macs=230000 hydra.run.dir=outputs/table4/swiftnet_mnas_0.8_0.1
+
+# Table 1, CIFAR-10 at 9.2 MMAC: about 40 minutes a model on one core.
+reproduce-table1: $(STAMP)
+	$(TRAIN) data=imagefolder data.root=data/cifar10-jpg model=swiftnet_0.65_1.0 \
+		hydra.run.dir=outputs/table1/swiftnet_0.65_1.0
+	$(TRAIN) data=imagefolder data.root=data/cifar10-jpg model=swiftnet model.metagraph=cifar10-mnasnet-seed0 \
+		model.level=0.92 model.upscale=1.0 hydra.run.dir=outputs/table1/swiftnet_mnas_0.92_1.0
+	$(PY) src/summarize.py outputs/table1
 
 lint: $(STAMP)
 	$(VENV)/bin/pre-commit run --all-files
