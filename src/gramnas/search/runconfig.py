@@ -61,6 +61,9 @@ RENAMED = {
     "search.proxy_val": "proxy.val_size",
 }
 
+# Keys added since a run was stored, with the value that behaves as the run did.
+ADDED = {"data.flips": True}  # ImageFolder data flipped in full training before the key existed
+
 log = logging.getLogger(__name__)
 
 
@@ -83,10 +86,13 @@ def check_resume_config(
         log.warning("%s has no %s: resuming without checking the config", run_dir, CONFIG)
         return {}
     current = flatten(config)
+    compared = {
+        key: [stored.get(key, ADDED.get(key)), current.get(key)] for key in stored | current
+    }
     changes = {
-        key: [stored.get(key), current.get(key)]
-        for key in sorted(stored.keys() | current.keys())
-        if not _under(key, CHANGEABLE) and not _same(stored.get(key), current.get(key))
+        key: values
+        for key, values in sorted(compared.items())
+        if not _under(key, CHANGEABLE) and not _same(*values)
     }
     refused = {
         key: values
