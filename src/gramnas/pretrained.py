@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from gramnas.errors import GramError
+from gramnas.jsonio import write_text_atomic
 from gramnas.model import SwiftNet
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -144,7 +145,7 @@ def publish(
     index = {
         n: {k: v for k, v in asdict(w).items() if k != "name"} for n, w in sorted(entries.items())
     }
-    (index_dir / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+    write_text_atomic(index_dir / "index.json", json.dumps(index, indent=1) + "\n")
     return weights
 
 
