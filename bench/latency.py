@@ -43,12 +43,17 @@ import torchvision
 from gramnas import Architecture, MetaGraph, count_macs, count_params, derive, preset_space
 from gramnas.counting import count_with_hooks
 from gramnas.latency import get_backend
+from gramnas.latency.calibration import (
+    MAX_MACS,
+    distinct_networks,
+    error_statistics,
+    relative_errors,
+)
 from gramnas.latency.lut import FEATURES
 from gramnas.registry import load_metagraph
 
 CIFAR_METAGRAPH = "cifar10-paper-gamma1"  # shipped with gramnas (gramnas/metagraphs/)
 TIMING = {"threads": 1, "warmup": 10, "runs": 50}
-MIN_MACS, MAX_MACS = 1_000_000, 120_000_000  # real candidates; one measurement within seconds
 GOAL = {"median": 0.05, "p90": 0.10, "mean": 0.03}
 # Seconds per network (filling the table, one end-to-end measurement) and per process
 # start, for the runtime estimate printed up front: from runs on the 2-core machine
@@ -113,16 +118,12 @@ def networks(
 ) -> tuple[list[Architecture], list[Architecture]]:
     """``calibration`` and ``count - calibration`` distinct networks, the families taken in turn."""
     per_family = -(-count // 3)
-    seen: set[str] = set()
     chosen: list[list[Architecture]] = []
     for family in families(seed).values():
-        chosen.append([])
-        for arch in family:
-            if arch.id not in seen and MIN_MACS <= count_macs(arch) <= MAX_MACS:
-                seen.add(arch.id)
-                chosen[-1].append(arch)
-            if len(chosen[-1]) == per_family:
-                break
+        seen = {arch.id for group in chosen for arch in group}
+        chosen.append(
+            distinct_networks((a for a in family if a.id not in seen), per_family)
+        )  # within the library's MACs range: real candidates, one measurement within seconds
     in_turn = [arch for group in zip(*chosen, strict=True) for arch in group]
     return in_turn[:calibration], in_turn[calibration:count]
 
@@ -164,18 +165,7 @@ def one_run(backend: str, seed: int, count: int, calibration: int) -> dict:
 
 def errors(predicted: list[float], passes: list[list[float]]) -> np.ndarray:
     """Relative errors against the faster pass, as the correction is fitted (see ``calibrate``)."""
-    measured = np.min(passes, axis=0)
-    return (np.asarray(predicted) - measured) / measured
-
-
-def statistics(relative_errors: np.ndarray) -> tuple[float, float, float]:
-    """Median |error|, 90th percentile |error| and mean signed error."""
-    absolute = np.abs(relative_errors)
-    return (
-        float(np.median(absolute)),
-        float(np.percentile(absolute, 90)),
-        float(relative_errors.mean()),
-    )
+    return relative_errors(predicted, np.min(passes, axis=0))
 
 
 def repeatability(passes: list[list[float]]) -> float:
@@ -187,7 +177,7 @@ def row(label: str, raw: np.ndarray, calibrated: np.ndarray, repeat: float, extr
     cells = [
         f"{v:+.1%}" if i == 2 else f"{v:.1%}"
         for stat in (raw, calibrated)
-        for i, v in enumerate(statistics(stat))
+        for i, v in enumerate(error_statistics(stat))
     ]
     return f"  | {label} | " + " | ".join(cells) + f" | {repeat:.1%} | {extra} |"
 
@@ -252,7 +242,9 @@ def lut_accuracy(backend: str, runs: int, count: int, calibration: int) -> None:
             repeatability(pooled_passes),
         )
     )
-    per_run = np.array([statistics(errors(r["calibrated_ms"], r["passes_ms"])) for r in results])
+    per_run = np.array(
+        [error_statistics(errors(r["calibrated_ms"], r["passes_ms"])) for r in results]
+    )
     spread = ", ".join(
         f"{name} {lo:.1%} to {hi:.1%}"
         for name, lo, hi in zip(

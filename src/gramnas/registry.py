@@ -29,6 +29,7 @@ from gramnas.errors import GramError, field_error
 from gramnas.metagraph import MetaGraph
 from gramnas.model import build_model
 from gramnas.pruning import DEFAULT_MODE, LevelProfile, profile_levels
+from gramnas.space import SearchSpace
 
 METAGRAPHS_DIR = Path(__file__).parent / "metagraphs"
 DEFAULT_METAGRAPH = "cifar10-paper-gamma1"
@@ -135,18 +136,30 @@ def swiftnet_levels(
     own), for the registry and the profiler alike; each level is derived once.
     """
     graph = metagraph if isinstance(metagraph, MetaGraph) else load_metagraph(metagraph)
-    space = graph.space
-    size = input_size or space.input_size
     return profile_levels(
         graph,
         levels,
         upscale,
         max_channels=max_channels,
         mode=prune_mode,
-        input_shape=(in_channels or space.in_channels, size, size),
-        num_classes=num_classes or space.num_classes,
-        stem=tuple(stem),
+        **adaptation(graph.space, in_channels, num_classes, input_size, stem),
     )
+
+
+def adaptation(
+    space: SearchSpace,
+    in_channels: int | None = None,
+    num_classes: int | None = None,
+    input_size: int | None = None,
+    stem: tuple[int, ...] | list[int] = (),
+) -> dict[str, Any]:
+    """``derive``'s options that adapt a meta-graph of ``space`` to the data (unset: the space's own)."""
+    size = input_size or space.input_size
+    return {
+        "input_shape": (in_channels or space.in_channels, size, size),
+        "num_classes": num_classes or space.num_classes,
+        "stem": tuple(stem),
+    }
 
 
 def swiftnet_architecture(level: float = 0.4, **options: Any) -> Architecture:

@@ -265,18 +265,22 @@ class LutBackend(LatencyBackend):
         features = self.features(arch)
         return sum(coefficients[name] * features[name] for name in FEATURES)
 
+    def measure_networks(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """Whole networks measured end to end by ``measure_with``: the faster of two passes.
+
+        Interference from other processes only ever adds time, and a burst of
+        it during one pass would otherwise bias every prediction made with a
+        correction fitted on them.
+        """
+        passes = [[self._measure_model(arch, None) for arch in archs] for _ in range(2)]
+        return np.min(passes, axis=0)
+
     def calibrate(
         self, archs: Sequence[Architecture], measured_ms: Sequence[float] | None = None
     ) -> dict[str, float]:
-        """Fit the correction on whole networks measured end to end (by ``measure_with`` unless given).
-
-        Measuring takes the faster of two passes over the networks: interference
-        from other processes only ever adds time, and a burst of it during one
-        pass would otherwise bias every prediction made with the correction.
-        """
+        """Fit the correction on whole networks measured end to end (``measure_networks`` unless given)."""
         if measured_ms is None:
-            passes = [[self._measure_model(arch, None) for arch in archs] for _ in range(2)]
-            measured_ms = np.min(passes, axis=0)
+            measured_ms = self.measure_networks(archs)
         rows = [[features[name] for name in FEATURES] for features in map(self.features, archs)]
         self.correction = fit_correction(np.asarray(rows), np.asarray(measured_ms))
         self.calibration_networks = len(archs)
