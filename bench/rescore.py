@@ -18,32 +18,44 @@ The same for the edges' mean proxy accuracy, before and after removing its
 linear trend in network size (ln MACs, edge count) and iteration: what is
 left is what an edge adds beyond making the network bigger.
 
-Run: .venv/bin/python bench/rescore.py <run dir> [--exponents -0.07 -0.15 -0.3 -0.6 -1.0]
+Given several runs (seeds of one search), every reward is replayed on each
+and scored against the bar of a default meta-graph (docs/search.md): levels
+0.3 / 0.4 / 0.5 / 0.65 give strictly shrinking networks, MACs(0.3) /
+MACs(0.65) >= 8, MACs(0.65) <= 6 M, no all-identity hierarchy at <= 0.5.
+A reward whose families meet it on one seed and not the others is fitting
+noise, not a design.
+
+Run: .venv/bin/python bench/rescore.py <run dir> [<run dir> ...]
+    [--exponents -0.07 -0.15 -0.3 -0.5 -1.0] [--penalties -0.07 -0.15 -0.3] [--targets 3e6 6e6]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
+from functools import partial
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
 from gramnas import Architecture, MetaGraph, derive, profile_levels
 from gramnas.search.advantage import NormalizedAdvantage
-from gramnas.search.reward import CandidateMetrics, SoftConstraint
+from gramnas.search.reward import AbsoluteReward, CandidateMetrics, Reward, SoftConstraint
 
-LEVELS = (0.3, 0.4, 0.5, 0.65, 0.8, 1.0)
+LEVELS = (0.3, 0.4, 0.5, 0.65)
+BAR_RATIO, BAR_SMALLEST = 8, 6e6
 
 
-def replay(run: MetaGraph, records: list[dict], exponent: float, metric: str) -> MetaGraph:
+def replay(run: MetaGraph, records: list[dict], reward: Reward) -> MetaGraph:
     """A fresh meta-graph of the run's space and operations, updated from the logged candidates."""
     hyperparameters = ("alpha", "density", "pi_min", "pi_max")
     metagraph = MetaGraph.create(
         run.space, seed=run.seed, **{name: getattr(run, name) for name in hyperparameters}
     )
     metagraph.ops = run.ops
-    reward, advantage = SoftConstraint(exponent=exponent, metric=metric), NormalizedAdvantage()
+    advantage = NormalizedAdvantage()
     for record in records:
         if record["status"] != "ok" or record["reward"] is None:
             metagraph.skip()
@@ -96,22 +108,42 @@ def identity_hierarchies(metagraph: MetaGraph, levels: tuple[float, ...]) -> lis
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "run", type=Path, help="a search run directory (metagraph.json, candidates.jsonl)"
+def meets_bar(macs: list[float], identities: list[str]) -> bool:
+    """The bar of a default meta-graph, for MACs at LEVELS (0.3, 0.4, 0.5, 0.65)."""
+    shrinking = all(a > b for a, b in pairwise(macs))
+    return (
+        shrinking
+        and macs[0] >= BAR_RATIO * macs[-1]
+        and macs[-1] <= BAR_SMALLEST
+        and not identities
     )
-    parser.add_argument(
-        "--exponents", type=float, nargs="+", default=[-0.07, -0.15, -0.3, -0.6, -1.0]
-    )
-    parser.add_argument("--metric", default="macs", choices=["macs", "params", "latency_ms"])
-    args = parser.parse_args()
-    run = MetaGraph.load(args.run / "metagraph.json")
-    with open(args.run / "candidates.jsonl") as f:
-        records = [json.loads(line) for line in f][: run.iteration]
+
+
+def rewards(args: argparse.Namespace) -> dict[str, Callable[[], Reward]]:
+    """Every reward to replay, by label; fresh instances, since a target calibrates on first use.
+
+    MnasNet's soft constraint is replayed with the default target only: T scales
+    every reward by the same factor T ** -exponent, which the normalised
+    advantage divides out.
+    """
+    found: dict[str, Callable[[], Reward]] = {}
+    for exponent in args.exponents:
+        found[f"mnasnet {exponent:g}"] = partial(
+            SoftConstraint, exponent=exponent, metric=args.metric
+        )
+    for target in args.targets:
+        for penalty in args.penalties:
+            found[f"tunas {penalty:g}, T {target / 1e6:g} M"] = partial(
+                AbsoluteReward, penalty=penalty, metric=args.metric, target=target
+            )
+    return found
+
+
+def reliability(run_dir: Path, run: MetaGraph, records: list[dict]) -> None:
+    """The run's effective edges, size trend and split-half reliability of its edge effects."""
     effective = run.convergence()["effective_edges"]
     print(
-        f"{args.run}: {len(records)} candidates; effective edges per DAG at the end "
+        f"{run_dir}: {len(records)} candidates; effective edges per DAG at the end "
         f"{effective.min():.1f}-{effective.max():.1f} of {run.space.num_edges}\n"
     )
     ok = [r for r in records if r["status"] == "ok" and r["advantage"]]
@@ -130,16 +162,54 @@ def main() -> None:
         r, edges = split_half_reliability(run, ok, values)
         print(f"| {name} | {r:.2f} | {edges} | {2 * r / (1 + r):.2f} |")
     print()
-    header = " / ".join(f"{level:g}" for level in LEVELS)
-    print(
-        f"| MnasNet exponent on {args.metric} | MMACs at levels {header} | identity hierarchies at <= 0.5 |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "runs",
+        type=Path,
+        nargs="+",
+        help="search run directories (metagraph.json, candidates.jsonl)",
     )
-    print("|---|---|---|")
-    for exponent in args.exponents:
-        metagraph = replay(run, records, exponent, args.metric)
-        macs = " / ".join(f"{p.macs / 1e6:.1f}" for p in profile_levels(metagraph, LEVELS))
-        identities = ", ".join(identity_hierarchies(metagraph, (0.3, 0.4, 0.5))) or "none"
-        print(f"| {exponent:g} | {macs} | {identities} |")
+    parser.add_argument(
+        "--exponents", type=float, nargs="+", default=[-0.07, -0.15, -0.3, -0.5, -1.0]
+    )
+    parser.add_argument("--penalties", type=float, nargs="+", default=[-0.07, -0.15, -0.3])
+    parser.add_argument(
+        "--targets",
+        type=float,
+        nargs="+",
+        default=[3e6, 6e6],
+        help="TuNAS targets, in the metric's units",
+    )
+    parser.add_argument("--metric", default="macs", choices=["macs", "params", "latency_ms"])
+    args = parser.parse_args()
+    runs = []
+    for run_dir in args.runs:
+        run = MetaGraph.load(run_dir / "metagraph.json")
+        with open(run_dir / "candidates.jsonl") as f:
+            records = [json.loads(line) for line in f][: run.iteration]
+        reliability(run_dir, run, records)
+        runs.append((run, records))
+    header = " | ".join(f"{run_dir.name}" for run_dir in args.runs)
+    print(f"MMACs at levels {' / '.join(f'{level:g}' for level in LEVELS)} ('id': an all-identity")
+    print("hierarchy at <= 0.5; '*': meets the bar)\n")
+    print(f"| reward on {args.metric} | {header} | runs meeting the bar |")
+    print("|---|" + "---|" * len(runs) + "---|")
+    for label, make_reward in rewards(args).items():
+        cells, meeting = [], 0
+        for run, records in runs:
+            metagraph = replay(run, records, make_reward())
+            macs = [p.macs for p in profile_levels(metagraph, LEVELS)]
+            identities = identity_hierarchies(metagraph, (0.3, 0.4, 0.5))
+            meeting += meets_bar(macs, identities)
+            cells.append(
+                " / ".join(f"{m / 1e6:.1f}" for m in macs)
+                + (" id" if identities else "")
+                + (" *" if meets_bar(macs, identities) else "")
+            )
+        print(f"| {label} | {' | '.join(cells)} | {meeting} of {len(runs)} |")
 
 
 if __name__ == "__main__":
