@@ -50,6 +50,8 @@ reproduce-table1: $(STAMP)
 		hydra.run.dir=outputs/table1/swiftnet_0.65_1.0
 	$(TRAIN) data=imagefolder data.root=data/cifar10-jpg model=swiftnet model.metagraph=cifar10-mnasnet-seed0 \
 		model.level=0.92 model.upscale=1.0 hydra.run.dir=outputs/table1/swiftnet_mnas_0.92_1.0
+	$(TRAIN) data=imagefolder data.root=data/cifar10-jpg model=mobilenetv2_cifar model.width_mult=0.23 \
+		hydra.run.dir=outputs/table1/mobilenetv2_cifar_0.23
 	$(PY) src/summarize.py outputs/table1
 
 lint: $(STAMP)
