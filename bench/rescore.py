@@ -203,11 +203,12 @@ def main() -> None:
             metagraph = replay(run, records, make_reward())
             macs = [p.macs for p in profile_levels(metagraph, LEVELS)]
             identities = identity_hierarchies(metagraph, (0.3, 0.4, 0.5))
-            meeting += meets_bar(macs, identities)
+            met = meets_bar(macs, identities)
+            meeting += met
             cells.append(
                 " / ".join(f"{m / 1e6:.1f}" for m in macs)
                 + (" id" if identities else "")
-                + (" *" if meets_bar(macs, identities) else "")
+                + (" *" if met else "")
             )
         print(f"| {label} | {' | '.join(cells)} | {meeting} of {len(runs)} |")
 
