@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 from gramnas.architecture import Architecture
 from gramnas.cli import one_line_errors
 from gramnas.counting import count_macs
-from gramnas.errors import field_error, require_int
+from gramnas.errors import field_error, is_finite_number, require_int
 from gramnas.latency.calibration import calibration_networks, error_statistics, relative_errors
 from gramnas.latency.lut import FEATURES
 from gramnas.registry import adaptation, load_metagraph
@@ -142,7 +142,7 @@ def write_rows(path: Path, archs: list[Architecture], *columns_ms: Sequence[floa
 
 def macs_bound(field: str, value: object) -> float:
     """A MACs bound given as 1.2e8 or 120000000."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+    if not is_finite_number(value) or value < 0:
         raise field_error(field, f"must be a number of MACs >= 0, got {value!r}")
     return float(value)
 

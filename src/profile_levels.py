@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from gramnas.cli import one_line_errors
-from gramnas.errors import field_error, require_int
+from gramnas.errors import field_error, is_finite_number, require_int
 from gramnas.plots import plot_level_profile
 from gramnas.progress import number
 from gramnas.pruning import fit_budget
@@ -96,7 +96,7 @@ def level_grid(levels: DictConfig) -> np.ndarray:
     num = require_int("levels.num", levels.num, 1)
     for name in ("start", "stop"):
         value = levels[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        if not is_finite_number(value) or not 0 <= value <= 1:
             raise field_error(f"levels.{name}", f"must be a level in [0, 1], got {value!r}")
     return np.linspace(levels.start, levels.stop, num).round(4)
 

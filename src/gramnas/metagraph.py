@@ -18,7 +18,7 @@ import numpy as np
 
 from gramnas.architecture import Architecture, Dag, Node
 from gramnas.counting import count_macs
-from gramnas.errors import GramError, field_error, require_int
+from gramnas.errors import GramError, field_error, is_finite_number, require_int
 from gramnas.jsonio import read_versioned_json, write_json_atomic
 from gramnas.space import INPUT_OP, SearchSpace, parse_operation
 
@@ -374,7 +374,7 @@ def validate_hyperparameters(
     pi_max: float,
 ) -> None:
     require_int("search.seed", seed, 0)
-    if not (isinstance(beta, (int, float)) and not isinstance(beta, bool) and math.isfinite(beta)):
+    if not is_finite_number(beta):
         raise field_error("search.beta", f"must be a finite number, got {beta!r}")
     if not (isinstance(alpha, (int, float)) and alpha > 0 and math.isfinite(alpha)):
         raise field_error("search.alpha", f"must be a positive number, got {alpha!r}")

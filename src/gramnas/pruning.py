@@ -23,7 +23,7 @@ import numpy as np
 
 from gramnas.architecture import Architecture
 from gramnas.counting import count_macs, count_params
-from gramnas.errors import GramError, field_error
+from gramnas.errors import GramError, field_error, is_finite_number
 from gramnas.metagraph import MetaGraph, reachable_edges
 
 PRUNE_MODES = ("effect", "strength", "probability")
@@ -48,7 +48,7 @@ def derive(
     ``input_shape``, ``num_classes`` and ``stem`` adapt the meta-graph to a new
     dataset without searching again (paper section 4.2).
     """
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 <= level <= 1.0:
+    if not is_finite_number(level) or not 0.0 <= level <= 1.0:
         raise field_error(
             "level", f"must be in [0, 1], got {level!r}", "higher levels give smaller models"
         )

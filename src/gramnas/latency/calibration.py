@@ -16,7 +16,7 @@ import numpy as np
 
 from gramnas.architecture import Architecture
 from gramnas.counting import count_macs
-from gramnas.errors import field_error
+from gramnas.errors import field_error, is_finite_number
 from gramnas.metagraph import MetaGraph, reachable_edges
 from gramnas.pruning import DEFAULT_MODE, derive
 
@@ -81,11 +81,11 @@ def calibration_networks(
         raise field_error("networks.sampled", f"must be in [0, {count}], got {sampled!r}")
     if not (
         len(levels) == 2
-        and all(_is_number(v) for v in levels)
+        and all(is_finite_number(v) for v in levels)
         and 0.0 <= levels[0] <= levels[1] <= 1.0
     ):
         raise field_error("networks.levels", f"must be [start, stop] in [0, 1], got {levels!r}")
-    if not upscales or not all(_is_number(u) and u > 0 for u in upscales):
+    if not upscales or not all(is_finite_number(u) and u > 0 for u in upscales):
         raise field_error("networks.upscales", f"must be positive numbers, got {list(upscales)!r}")
     start, stop = levels
     adapt = {"input_shape": input_shape, "num_classes": num_classes, "stem": stem}
@@ -108,10 +108,6 @@ def calibration_networks(
         for upscale in itertools.islice(itertools.cycle(upscales), 50 * count)
     )  # bounded: a meta-graph whose draws all fall outside the range gives fewer networks
     return distinct_networks(itertools.chain(spread, draws), count, min_macs, max_macs)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def relative_errors(predicted: Sequence[float], measured: Sequence[float]) -> np.ndarray:

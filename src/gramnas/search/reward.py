@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gramnas.errors import GramError, field_error, require_int
+from gramnas.errors import GramError, field_error, is_finite_number, require_int
 
 COST_METRICS = ("latency_ms", "macs", "params")
 
@@ -44,7 +44,7 @@ class PenalizedAccuracy:
     def __post_init__(self) -> None:
         for name in ("gamma", "per_mmac", "per_mparam"):
             value = getattr(self, name)
-            if not _finite_number(value) or value < 0:
+            if not is_finite_number(value) or value < 0:
                 raise field_error(f"reward.{name}", f"must be a number >= 0, got {value!r}")
 
     def __call__(self, metrics: CandidateMetrics) -> float:
@@ -71,7 +71,7 @@ class TargetedReward:
             raise field_error(
                 "reward.metric", f"unknown cost {metric!r}", f"choose one of {COST_METRICS}"
             )
-        if target is not None and (not _finite_number(target) or target <= 0):
+        if target is not None and (not is_finite_number(target) or target <= 0):
             raise field_error("reward.target", f"must be a positive number or null, got {target!r}")
         self.metric = metric
         self.target = target
@@ -114,7 +114,7 @@ class SoftConstraint(TargetedReward):
 
     def __init__(self, exponent: float = -0.07, **target: Any) -> None:
         super().__init__(**target)
-        if not _finite_number(exponent) or exponent >= 0:
+        if not is_finite_number(exponent) or exponent >= 0:
             raise field_error("reward.exponent", f"must be a negative number, got {exponent!r}")
         self.exponent = float(exponent)
 
@@ -131,13 +131,9 @@ class AbsoluteReward(TargetedReward):
 
     def __init__(self, penalty: float = -0.07, **target: Any) -> None:
         super().__init__(**target)
-        if not _finite_number(penalty) or penalty >= 0:
+        if not is_finite_number(penalty) or penalty >= 0:
             raise field_error("reward.penalty", f"must be a negative number, got {penalty!r}")
         self.penalty = float(penalty)
 
     def combine(self, accuracy: float, ratio: float) -> float:
         return accuracy + self.penalty * abs(ratio - 1.0)
-
-
-def _finite_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -43,7 +43,7 @@ from rich.progress import (
 )
 
 from gramnas.architecture import Architecture
-from gramnas.errors import GramError, field_error, require_int
+from gramnas.errors import GramError, field_error, is_finite_number, require_int
 from gramnas.metagraph import MetaGraph
 from gramnas.plots import plot_edge_strengths, plot_level_profile, plot_search_curves
 from gramnas.progress import PROGRESS, number
@@ -99,7 +99,7 @@ class SearchSettings:
         require_int("search.max_initial_failures", self.max_initial_failures, 0)
         levels = self.derive_levels
         if not isinstance(levels, (list, tuple)) or not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1 for x in levels
+            is_finite_number(x) and 0 <= x <= 1 for x in levels
         ):
             raise field_error(
                 "search.derive_levels", f"must be a list of levels in [0, 1], got {levels!r}"

@@ -9,7 +9,6 @@ scratch, so one fixed configuration is instantiated per candidate.
 from __future__ import annotations
 
 import logging
-import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from gramnas.architecture import Architecture
-from gramnas.errors import field_error, require_int
+from gramnas.errors import field_error, is_finite_number, require_int
 from gramnas.model import build_model
 from gramnas.training.data import ProxyData, tensor_loader
 from gramnas.training.module import ClassificationModule, OptimizerFactory
@@ -60,9 +59,7 @@ class ProxyRecipe:
         require_int("proxy.epochs", self.epochs, 1)
         require_int("proxy.batch_size", self.batch_size, 1)
         lr = getattr(self.optimizer, "keywords", {}).get("lr")
-        if lr is not None and not (
-            isinstance(lr, (int, float)) and not isinstance(lr, bool) and 0 < lr < math.inf
-        ):
+        if lr is not None and not (is_finite_number(lr) and lr > 0):
             raise field_error("proxy.optimizer.lr", f"must be a positive number, got {lr!r}")
         try:  # every candidate would fail the same way
             self.optimizer([torch.zeros(1, requires_grad=True)])
