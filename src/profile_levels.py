@@ -59,12 +59,14 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
             row["latency_ms"] = latency.measure(p.architecture).median_ms
         rows.append(row)
         log.info(  # on stdout also on a terminal: no progress bar draws here
-            "level %g (%d/%d): %.2f MMACs, %d params, latency %s; %.1f s elapsed",
+            "level %g (%d/%d): %.2f MMACs, %d params, depth %d (%s), latency %s; %.1f s elapsed",
             p.level,
             len(rows),
             len(levels),
             p.macs / 1e6,
             p.params,
+            row["depth"],
+            row["mac_share"],
             number(row.get("latency_ms"), ".4g", " ms"),
             time.perf_counter() - start,
         )
@@ -85,7 +87,7 @@ def profile(cfg: DictConfig) -> list[dict[str, float]]:
         arch.save(run_dir / "architecture.json")
         print(
             f"budget macs<={macs} params<={params}: level {level} -> {chosen.macs / 1e6:.2f} MMACs, "
-            f"{chosen.params} params, {arch.num_nodes} nodes, {arch.num_edges} edges "
+            f"{chosen.params} params, depth {arch.depth}, {arch.num_nodes} nodes, {arch.num_edges} edges "
             f"(architecture {arch.id}: {run_dir / 'architecture.json'})"
         )
     return rows

@@ -36,7 +36,7 @@ def test_debug_configs_compose(tmp_path, config, debug, expected):
 def test_an_experiment_added_with_plus_wins_over_debug(tmp_path):
     """Hydra appends `+` groups last; the command line still overrides both."""
     cfg = compose_config("search", tmp_path, ["+experiment=cifar10", "debug=search"])
-    assert (cfg.search.iterations, cfg.space.name) == (1000, "paper")
+    assert (cfg.search.iterations, cfg.space.name) == (1000, "paper_stem")
     cfg = compose_config(
         "search", tmp_path, ["+experiment=cifar10", "debug=search", "search.iterations=2"]
     )

@@ -18,6 +18,7 @@ from gramnas import (
     level_for_budget,
     profile_levels,
 )
+from gramnas.counting import format_mac_share, mac_share_by_resolution
 from gramnas.metagraph import edge_ids
 from gramnas.pruning import edge_effects, prune_scores
 
@@ -95,10 +96,36 @@ def test_effect_scores_by_hand():
     )
     relative = prune_scores(metagraph, "effect")[0]  # divided by the best, 0.3
     np.testing.assert_allclose(relative, [1, -0.5 / 1.8, 0, 0, (2 / 7) / 0.3, -0.5 / 1.8])
-    assert derive(metagraph, 0.96).dags[0].edges == ((0, 1),)
-    assert derive(metagraph, 0.9).dags[0].edges == ((0, 1), (1, 3))
+    assert derive(metagraph, 0.96, mode="effect").dags[0].edges == ((0, 1),)
+    assert derive(metagraph, 0.9, mode="effect").dags[0].edges == ((0, 1), (1, 3))
     # level 0 keeps what never hurt, untried edges included: (0,3), (1,2); never (0,2), (2,3)
-    assert set(derive(metagraph, 0.0).dags[0].edges) == {(0, 1), (0, 3), (1, 2), (1, 3)}
+    assert set(derive(metagraph, 0.0, mode="effect").dags[0].edges) == {
+        (0, 1),
+        (0, 3),
+        (1, 2),
+        (1, 3),
+    }
+
+
+def test_path_scores_keep_the_chain_and_cut_the_branch():
+    space = SearchSpace(hierarchies=1, dags_per_hierarchy=1, nodes=4, input_size=8)
+    ops = [["input", "conv1x1_32", "conv3x3_32", "conv1x1_64"]]
+    metagraph = MetaGraph(space=space, ops=ops, weights=np.full((1, 6), 1 / 6))
+    for _ in range(2):
+        metagraph.reinforce(four_node_dag((0, 1), (1, 2), (2, 3)), 1.0)
+        metagraph.reinforce(four_node_dag((0, 1), (1, 2)), 1.0)
+    metagraph.reinforce(four_node_dag((0, 1), (1, 3)), 0.3)
+    # effects: (0,1) 4.3/10, (1,2) 4/9, (2,3) 2/7, (1,3) 0.3/6; the chain 0-1-2-3 is the best path
+    chain = 4.3 / 10 + 4 / 9 + 2 / 7
+    branch = (4.3 / 10 + 0.3 / 6) / chain  # 0-1-3, about 0.41
+    np.testing.assert_allclose(
+        prune_scores(metagraph, "path")[0], [1, 0, 0, 1, branch, 1], rtol=1e-12
+    )
+    # the independent rule cuts the chain's weakest edge (2/7 against 4/9: 0.64) and its depth
+    assert derive(metagraph, 0.7, mode="effect").dags[0].edges == ((0, 1), (1, 2))
+    assert derive(metagraph, 0.7).dags[0].edges == ((0, 1), (1, 2), (2, 3))
+    assert derive(metagraph, 0.4).dags[0].edges == ((0, 1), (1, 2), (1, 3), (2, 3))
+    assert derive(metagraph, 1.0).dags[0].depth == 3  # the best path survives every level
 
 
 def test_effect_scores_rank_untried_edges_below_paying_ones():
@@ -185,6 +212,8 @@ def test_a_profile_carries_the_one_derivation_of_its_level(trained_metagraph):
             "params": p.params,
             "nodes": arch.num_nodes,
             "edges": arch.num_edges,
+            "depth": arch.depth,
+            "mac_share": format_mac_share(mac_share_by_resolution(arch)),
             "architecture_id": arch.id,
         }
     budget = profiles[len(profiles) // 2].macs

@@ -64,7 +64,8 @@ def test_a_resume_refuses_other_settings_and_logs_the_allowed_ones(tmp_path):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_runs_of_earlier_versions_resume_with_their_command_line(tmp_path, seed):
     """The CIFAR-10 runs in assets/ (config.yaml with search.resume, no allow_changes, data.image_size,
-    search.proxy_train and search.proxy_val)."""
+    search.proxy_train and search.proxy_val, no search.sampler), made with what is now
+    +experiment=cifar10_independent."""
     stored = ROOT / f"assets/searches/cifar10-mnasnet-seed{seed}/config.yaml"
     if not stored.is_file():
         pytest.skip(f"{stored} is not in this checkout")
@@ -76,7 +77,7 @@ def test_runs_of_earlier_versions_resume_with_their_command_line(tmp_path, seed)
             "search",
             tmp_path / "new",
             [
-                "+experiment=cifar10", "data=imagefolder", f"data.root={root}",
+                "+experiment=cifar10_independent", "data=imagefolder", f"data.root={root}",
                 "data.num_workers=0", "executor.threads=1", f"search.seed={seed}",
                 "logger=csv", f"search.resume={run_dir}",
             ],

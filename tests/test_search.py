@@ -162,8 +162,12 @@ def test_tensorboard_logger_writes_events(tmp_path):
     assert list((tmp_path / "tb" / "tensorboard").rglob("events.out.tfevents.*"))
 
 
+PAPER_LAYOUT = ("cifar10_paper", "cifar10_independent")  # no stem; the others inherit cifar10's
+
+
 @pytest.mark.parametrize(
-    "experiment", [None, "cifar10", "cifar10_paper", "mnist", "fashion_mnist", "svhn"]
+    "experiment",
+    [None, "cifar10", "cifar10_paper", "cifar10_independent", "mnist", "fashion_mnist", "svhn"],
 )
 def test_every_experiment_composes_and_instantiates(tmp_path, experiment):
     overrides = [f"+experiment={experiment}"] if experiment else []
@@ -171,15 +175,16 @@ def test_every_experiment_composes_and_instantiates(tmp_path, experiment):
     if experiment:
         assert (
             cfg.search.iterations == 1000
-            and cfg.space.name == "paper"
+            and cfg.space.name == ("paper" if experiment in PAPER_LAYOUT else "paper_stem")
             and cfg.proxy.train_size == 500
         )
-        dataset = experiment.removesuffix("_paper").replace("_", "")
+        dataset = experiment.removesuffix("_paper").removesuffix("_independent").replace("_", "")
         assert dataset in cfg.data._target_.lower()
     if experiment == "cifar10_paper":
         assert (cfg.search.alpha, cfg.search.beta, cfg.reward.gamma) == (0.9, 0.4, 1.0)
     if experiment == "cifar10":
         assert (cfg.search.alpha, cfg.reward.metric, cfg.latency.name) == (0.1, "macs", "macs")
+        assert cfg.search.sampler == "paths"
         assert "Normalized" in cfg.advantage._target_
     datamodule = instantiate(cfg.data)
     space = instantiate(
@@ -188,6 +193,7 @@ def test_every_experiment_composes_and_instantiates(tmp_path, experiment):
         input_size=datamodule.input_size,
         num_classes=datamodule.num_classes,
     )
+    assert space.stem == (() if experiment in PAPER_LAYOUT or not experiment else (32,))
     metagraph = MetaGraph.create(space, density=cfg.search.density)
     recipe = instantiate(cfg.proxy)
     assert instantiate(cfg.latency).name == cfg.latency.name

@@ -61,6 +61,14 @@ class Dag:
         has_successor = {src for src, _ in self.edges}
         return [node.id for node in self.nodes if node.id not in has_successor]
 
+    @property
+    def depth(self) -> int:
+        """Conv layers on the longest path from the DAG input (node 0) to an output; 0 for identity."""
+        longest = {0: 0}
+        for node, srcs in sorted(self.predecessors().items()):
+            longest[node] = 1 + max(longest[src] for src in srcs)
+        return max(longest.values())
+
 
 @dataclass(frozen=True)
 class Piece:
@@ -100,6 +108,17 @@ class Architecture:
 
     def hierarchy_dags(self, hierarchy: int) -> list[Dag]:
         return [dag for dag in self.dags if dag.hierarchy == hierarchy]
+
+    @property
+    def depth(self) -> int:
+        """Conv layers on the longest input-to-head path: the stem, then per hierarchy its deepest DAG.
+
+        Every path crosses each hierarchy through one of its DAGs, so the
+        longest path adds the deepest DAG of each hierarchy to the stem.
+        """
+        return len(self.stem) + sum(
+            max(dag.depth for dag in self.hierarchy_dags(h)) for h in range(self.hierarchies)
+        )
 
     @property
     def num_nodes(self) -> int:

@@ -21,6 +21,29 @@ def count_params(arch: Architecture) -> int:
     return sum(piece_params(piece) for piece in arch.pieces)
 
 
+def mac_share_by_resolution(arch: Architecture) -> dict[str, float]:
+    """Fraction of the MACs computed at each feature-map size ("16x16": 0.4, ...), largest first.
+
+    Depth at low resolution is cheap: where the MACs sit says as much about a
+    network as its total (the head counts at 1x1).
+    """
+    per_size: dict[tuple[int, int], int] = {}
+    for piece in arch.pieces:
+        macs = piece_macs(piece)
+        if macs:
+            per_size[piece.out_size] = per_size.get(piece.out_size, 0) + macs
+    total = sum(per_size.values())
+    return {
+        f"{h}x{w}": per_size[(h, w)] / total
+        for h, w in sorted(per_size, key=lambda size: size[0] * size[1], reverse=True)
+    }
+
+
+def format_mac_share(share: dict[str, float]) -> str:
+    """``16x16 31% / 8x8 32% / 4x4 37%``: the MAC share of each feature-map size (head left out)."""
+    return " / ".join(f"{size} {100 * part:.0f}%" for size, part in share.items() if size != "1x1")
+
+
 def piece_macs(piece: Piece) -> int:
     if piece.kind == "conv":
         positions = piece.out_size[0] * piece.out_size[1]

@@ -20,6 +20,7 @@ from gramnas.architecture import Architecture, Dag, Node
 from gramnas.counting import count_macs
 from gramnas.errors import GramError, field_error, is_finite_number, require_int
 from gramnas.jsonio import read_versioned_json, write_json_atomic
+from gramnas.sampling import SamplerSettings, admit_within_budget, draw_budget, draw_paths
 from gramnas.space import INPUT_OP, SearchSpace, parse_operation
 
 FORMAT = "gramnas.metagraph"
@@ -60,8 +61,9 @@ def reachable_edges(chosen: np.ndarray, nodes: int) -> np.ndarray:
 class MetaGraph:
     """K complete DAGs (node operations fixed, edge weights learned) plus the update state.
 
-    ``alpha``, ``beta``, ``beta_momentum`` drive the update; ``density``,
-    ``pi_min``, ``pi_max`` the Bernoulli sampling pi_e = clip(rho * E * w_e).
+    ``alpha``, ``beta``, ``beta_momentum`` drive the update; ``sampler``
+    chooses how candidates are drawn (:mod:`gramnas.sampling`); ``density``,
+    ``pi_min``, ``pi_max`` set the paper's independent draw pi_e = clip(rho * E * w_e).
     ``tried`` and ``advantage_sum`` count, per edge, the sampled networks that
     contained it and the sum of their advantages: the search log's evidence
     that pruning scores read. ``update_state`` is the JSON state of the
@@ -79,6 +81,7 @@ class MetaGraph:
     density: float = 0.02
     pi_min: float = 0.0
     pi_max: float = 1.0
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
     iteration: int = 0
     tried: np.ndarray | None = None
     advantage_sum: np.ndarray | None = None
@@ -151,11 +154,14 @@ class MetaGraph:
     def sample(
         self, rng: np.random.Generator, max_macs: int | None = None, max_redraws: int = 20
     ) -> Architecture:
-        """Draw a sub-network; with ``max_macs``, redraw up to ``max_redraws`` times.
+        """Draw a sub-network of at most ``max_macs`` MACs with the meta-graph's sampler.
 
-        If no draw fits the budget, the smallest one drawn is returned, so a
-        too-tight budget never loops forever.
+        The paper's independent draw redraws up to ``max_redraws`` times and,
+        if no draw fits, returns the smallest one drawn, so a too-tight budget
+        never loops forever; the ``paths`` sampler fits the budget by construction.
         """
+        if self.sampler.method == "paths":
+            return self._sample_paths(rng, max_macs)
         best: Architecture | None = None
         for _ in range(max_redraws + 1 if max_macs is not None else 1):
             arch = self.to_architecture(reachable_edges(self.draw_edges(rng), self.space.nodes))
@@ -165,6 +171,23 @@ class MetaGraph:
                 best = arch
         assert best is not None
         return best
+
+    def _sample_paths(self, rng: np.random.Generator, max_macs: int | None) -> Architecture:
+        """Weighted paths from every DAG's input, admitted while a drawn MACs budget holds."""
+        nodes = self.space.nodes
+        proposals = [
+            (k, edge_ids(nodes, *np.asarray(path).T))
+            for k, path in draw_paths(self.weights, edge_endpoints(nodes), self.sampler, rng)
+        ]
+        budget = draw_budget(max_macs, self.sampler, rng)
+        kept = admit_within_budget(
+            proposals,
+            np.zeros(self.weights.shape, bool),
+            lambda edges: count_macs(self.to_architecture(edges)),
+            budget,
+            rng,
+        )
+        return self.to_architecture(kept)
 
     def to_architecture(
         self,
@@ -286,7 +309,12 @@ class MetaGraph:
             "alpha": self.alpha,
             "beta": self.beta,
             "beta_momentum": self.beta_momentum,
-            "sampling": {"density": self.density, "pi_min": self.pi_min, "pi_max": self.pi_max},
+            "sampling": {
+                "density": self.density,
+                "pi_min": self.pi_min,
+                "pi_max": self.pi_max,
+                **self.sampler.to_dict(),
+            },
             "iteration": self.iteration,
             "update_state": self.update_state,
             "dags": [
@@ -341,6 +369,7 @@ class MetaGraph:
                 density=float(sampling["density"]),
                 pi_min=float(sampling["pi_min"]),
                 pi_max=float(sampling["pi_max"]),
+                sampler=SamplerSettings.from_dict(sampling),
                 iteration=int(data["iteration"]),
                 tried=np.array([d["tried"] for d in dags], np.int64) if has_stats else None,
                 advantage_sum=np.array([d["advantage_sum"] for d in dags]) if has_stats else None,

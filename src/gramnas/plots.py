@@ -48,10 +48,11 @@ def _running_mean(values: np.ndarray, window: int = 20) -> np.ndarray:
 
 
 def plot_search_curves(records: list[dict[str, Any]], path: Path) -> Path:
-    """Reward, accuracy, latency and convergence (effective edges per DAG) over iterations."""
+    """Reward, accuracy, latency, convergence (effective edges per DAG) over iterations, and the
+    depth distribution of the sampled candidates (logs written before depth was logged show none)."""
     done = [r for r in records if r["status"] != "skipped"]
     iterations = np.array([r["iteration"] for r in done])
-    with figure(path, 110, nrows=2, ncols=2, figsize=(11, 7)) as (_, axes):
+    with figure(path, 110, nrows=2, ncols=3, figsize=(16, 7)) as (_, axes):
         for ax, key, label in (
             (axes[0, 0], "reward", "reward (accuracy - gamma x latency)"),
             (axes[0, 1], "accuracy", "proxy validation accuracy"),
@@ -74,7 +75,29 @@ def plot_search_curves(records: list[dict[str, Any]], path: Path) -> Path:
         ax.set_xlabel("iteration")
         ax.set_yscale("log")
         ax.legend(fontsize=7, ncol=3)
+        _plot_depth_distribution(axes[0, 2], records)
+        axes[1, 2].axis("off")
     return path
+
+
+def _plot_depth_distribution(ax: Any, records: list[dict[str, Any]]) -> None:
+    """Histogram of the candidates' depth, first half of the search against the second."""
+    depths = [(r["iteration"], r["depth"]) for r in records if r.get("depth") is not None]
+    ax.set_title("depth of sampled candidates (conv layers)")
+    if not depths:
+        return
+    middle = (depths[0][0] + depths[-1][0]) / 2
+    halves = {
+        "first half": [d for i, d in depths if i <= middle],
+        "second half": [d for i, d in depths if i > middle],
+    }
+    bins = np.arange(min(d for _, d in depths), max(d for _, d in depths) + 2) - 0.5
+    for label, values in halves.items():
+        if values:
+            median = float(np.median(values))
+            ax.hist(values, bins=bins, alpha=0.5, label=f"{label} (median {median:g})")
+    ax.set_xlabel("depth")
+    ax.legend(fontsize=8)
 
 
 def plot_edge_strengths(metagraph: MetaGraph, path: Path) -> Path:
@@ -118,7 +141,9 @@ def plot_level_profile(
     """
     levels = [row["level"] for row in rows]
     mmacs = {row["level"]: row["macs"] / 1e6 for row in rows}
-    with figure(path, 120, figsize=(7, 4.5)) as (_, ax):
+    with figure(
+        path, 120, nrows=2, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    ) as (_, (ax, depth_ax)):
         ax.plot(levels, list(mmacs.values()), "o-", markersize=3, label="MMACs")
         ax.plot(
             levels, [r["params"] / 1e6 for r in rows], "s--", markersize=3, label="M parameters"
@@ -134,7 +159,6 @@ def plot_level_profile(
                 fontsize=8,
             )
         ax.set_yscale("log")
-        ax.set_xlabel("structure-level prune level")
         ax.set_title(title, fontsize=9)
         latencies = [row.get("latency_ms") for row in rows]
         if all(latency is not None for latency in latencies):
@@ -144,6 +168,10 @@ def plot_level_profile(
             twin.legend(loc="upper center")
         ax.legend(loc="upper right")
         ax.grid(alpha=0.3)
+        depth_ax.step(levels, [row["depth"] for row in rows], where="mid", color="C2")
+        depth_ax.set_ylabel("depth (conv layers)")
+        depth_ax.set_xlabel("structure-level prune level")
+        depth_ax.grid(alpha=0.3)
     return path
 
 

@@ -2,9 +2,16 @@
 
 Per DAG, edges whose score clears the level survive and nodes no longer
 reachable from the DAG input drop out (a DAG may vanish into an identity).
-Three scores:
+Four scores:
 
-- ``effect`` (default): each edge's estimated effect on the advantage, from
+- ``path`` (default): an edge is scored with the path that carries it. Over
+  the paying edges (effect > 0, below), the best path through an edge is the
+  largest sum of effects along a path from the DAG input that holds it; the
+  score divides it by the best path of the edge's hierarchy. Every edge of a
+  path scores at least that path's sum, so a kept edge keeps the chain that
+  feeds it: levels cut branches, then whole weaker DAGs, never the middle of
+  a chain, and each hierarchy keeps its best path at every level.
+- ``effect``: each edge's estimated effect on the advantage, from
   the evidence the search recorded (the sum of the advantages of the sampled
   networks that held the edge, shrunk towards 0 by ``EFFECT_PRIOR`` pseudo
   observations), relative to the DAG's best edge. Untried edges score 0, so
@@ -22,12 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from gramnas.architecture import Architecture
-from gramnas.counting import count_macs, count_params
+from gramnas.counting import count_macs, count_params, format_mac_share, mac_share_by_resolution
 from gramnas.errors import GramError, field_error, is_finite_number
-from gramnas.metagraph import MetaGraph, reachable_edges
+from gramnas.metagraph import MetaGraph, edge_endpoints, reachable_edges
 
-PRUNE_MODES = ("effect", "strength", "probability")
-DEFAULT_MODE = "effect"
+PRUNE_MODES = ("path", "effect", "strength", "probability")
+DEFAULT_MODE = "path"
 EFFECT_PRIOR = 5.0  # pseudo-observations of advantage 0 per edge
 DEFAULT_LEVELS = tuple(round(x, 2) for x in np.linspace(0.0, 1.0, 101))
 
@@ -70,9 +77,12 @@ def prune_scores(metagraph: MetaGraph, mode: str = DEFAULT_MODE) -> np.ndarray:
         return metagraph.strengths()
     if mode == "probability":
         return metagraph.inclusion_probabilities()
-    if mode == "effect":
-        # Without evidence (a fresh or format-1 meta-graph) the weights are all there is.
-        return relative_effects(metagraph) if metagraph.tried.any() else metagraph.strengths()
+    if mode in ("effect", "path"):
+        if (
+            not metagraph.tried.any()
+        ):  # a fresh or format-1 meta-graph: the weights are all there is
+            return metagraph.strengths()
+        return relative_effects(metagraph) if mode == "effect" else path_scores(metagraph)
     raise field_error("prune.mode", f"unknown mode {mode!r}", f"choose one of {PRUNE_MODES}")
 
 
@@ -86,6 +96,36 @@ def relative_effects(metagraph: MetaGraph) -> np.ndarray:
     effects = edge_effects(metagraph)
     best = effects.max(axis=1, keepdims=True)
     return np.where(best > 0, effects / np.where(best > 0, best, 1.0), 0.0)
+
+
+def path_scores(metagraph: MetaGraph) -> np.ndarray:
+    """Each paying edge's best path sum through it, relative to the best path of its hierarchy.
+
+    Longest paths in a DAG by dynamic programming over the paying edges only:
+    ``into[j]`` is the best sum of a path from node 0 to j, ``onward[j]`` the
+    best sum of a path from j (0: stop at j). Edges that do not pay, or whose
+    hierarchy has no paying path, score 0.
+    """
+    space = metagraph.space
+    n, k = space.nodes, space.num_dags
+    src, dst = edge_endpoints(n)
+    effects = edge_effects(metagraph)
+    gain = np.full((k, n, n), -np.inf)
+    gain[:, src, dst] = np.where(effects > 0, effects, -np.inf)
+    into = np.full((k, n), -np.inf)
+    into[:, 0] = 0.0
+    for j in range(1, n):
+        into[:, j] = (into[:, :j] + gain[:, :j, j]).max(axis=1)
+    onward = np.zeros((k, n))
+    for i in range(n - 2, -1, -1):
+        onward[:, i] = np.maximum(0.0, (gain[:, i, i + 1 :] + onward[:, i + 1 :]).max(axis=1))
+    through = into[:, src] + gain[:, src, dst] + onward[:, dst]  # -inf: no paying path
+    best = through.max(axis=1).reshape(space.hierarchies, -1).max(axis=1)
+    best = np.repeat(best, space.dags_per_hierarchy)[:, None]
+    with np.errstate(invalid="ignore"):
+        scores = np.where(np.isfinite(through) & (best > 0), through / best, 0.0)
+    # The same path summed in another order may differ in the last bit: it is still the best.
+    return np.where(np.isclose(scores, 1.0, rtol=0, atol=1e-12), 1.0, scores)
 
 
 @dataclass(frozen=True)
@@ -122,6 +162,8 @@ class LevelProfile:
             "params": self.params,
             "nodes": self.nodes,
             "edges": self.edges,
+            "depth": self.architecture.depth,
+            "mac_share": format_mac_share(mac_share_by_resolution(self.architecture)),
             "architecture_id": self.architecture_id,
         }
 

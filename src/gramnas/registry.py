@@ -91,7 +91,8 @@ for _width in (0.25, 0.35, 0.5, 0.75, 1.0):
 def list_models(pattern: str | None = None, pretrained: bool = False) -> list[str]:
     """Every name :func:`create_model` knows, sorted; ``pattern`` keeps those it matches (``swiftnet_96_*``).
 
-    ``pretrained=True`` lists the shipped weights instead, ``<model>.<dataset>``.
+    ``pretrained=True`` lists the published weights instead, ``<model>.<dataset>``: the
+    package's and those of the folders in ``$GRAMNAS_WEIGHTS_PATH``.
     """
     from gramnas.pretrained import pretrained_weights
 
@@ -110,9 +111,9 @@ def load_metagraph(name_or_path: str | os.PathLike[str] = DEFAULT_METAGRAPH) -> 
         path = path / "metagraph.json"
     if not path.exists() and (METAGRAPHS_DIR / str(name_or_path) / "metagraph.json").exists():
         path = METAGRAPHS_DIR / str(name_or_path) / "metagraph.json"
-    if not path.exists():
+    if not path.exists():  # named as the parameter; train.py says model.metagraph
         raise field_error(
-            "model.metagraph",
+            "metagraph",
             f"{name_or_path!s} is neither a metagraph.json file nor a shipped meta-graph",
             f"shipped: {available_metagraphs()}",
         )
@@ -153,12 +154,16 @@ def adaptation(
     input_size: int | None = None,
     stem: tuple[int, ...] | list[int] = (),
 ) -> dict[str, Any]:
-    """``derive``'s options that adapt a meta-graph of ``space`` to the data (unset: the space's own)."""
+    """``derive``'s options that adapt a meta-graph of ``space`` to the data (unset: the space's own).
+
+    An empty ``stem`` keeps the meta-graph's own (none for the paper's layout,
+    one 32-channel layer for ``paper_stem``); a non-empty one replaces it.
+    """
     size = input_size or space.input_size
     return {
         "input_shape": (in_channels or space.in_channels, size, size),
         "num_classes": num_classes or space.num_classes,
-        "stem": tuple(stem),
+        "stem": tuple(stem) or None,
     }
 
 

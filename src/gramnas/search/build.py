@@ -21,11 +21,18 @@ from omegaconf import DictConfig, OmegaConf
 from gramnas.errors import GramError
 from gramnas.latency import LatencyBackend
 from gramnas.metagraph import MetaGraph
+from gramnas.sampling import SamplerSettings
 from gramnas.search.executors import Executor
 from gramnas.search.runner import METAGRAPH_FILE, SearchSettings
 from gramnas.search.update import MetaGraphUpdate
 from gramnas.training.data import ImageDataModule
-from gramnas.training.proxy import ProxyTrainer
+from gramnas.training.proxy import Proxy, ProxyTrainer
+from gramnas.training.supernet_proxy import (
+    SUPERNET_DIR,
+    SupernetProxy,
+    SupernetRecipe,
+    supernet_data,
+)
 
 
 @dataclass
@@ -34,7 +41,7 @@ class SearchParts:
 
     metagraph: MetaGraph
     update: MetaGraphUpdate
-    proxy: ProxyTrainer
+    proxy: Proxy
     latency: list[LatencyBackend]
     callbacks: list[Callback]  # attached to every candidate's Trainer
     settings: SearchSettings
@@ -67,8 +74,8 @@ def build_search(cfg: DictConfig, resume_dir: Path | None = None) -> SearchParts
     settings = search_settings(cfg)
     datamodule = instantiate(cfg.data)
     metagraph = load_or_create_metagraph(cfg, datamodule, resume_dir)
-    recipe = instantiate(cfg.proxy)
-    proxy_data = datamodule.proxy_data(recipe.train_size, recipe.val_size, metagraph.seed)
+    run_dir = resume_dir or Path(cfg.paths.output_dir)  # as src/search.py chooses it
+    proxy = build_proxy(instantiate(cfg.proxy), datamodule, metagraph, settings, run_dir)
     update = instantiate(cfg.callbacks.metagraph_update)(
         metagraph=metagraph, reward=instantiate(cfg.reward), advantage=instantiate(cfg.advantage)
     )
@@ -77,12 +84,33 @@ def build_search(cfg: DictConfig, resume_dir: Path | None = None) -> SearchParts
     return SearchParts(
         metagraph,
         update,
-        ProxyTrainer(proxy_data, recipe),
+        proxy,
         latency,
         callbacks,
         settings,
         cfg.executor,
     )
+
+
+def build_proxy(
+    recipe: Any,
+    datamodule: ImageDataModule,
+    metagraph: MetaGraph,
+    settings: SearchSettings,
+    run_dir: Path,
+) -> Proxy:
+    """The proxy ``cfg.proxy`` describes, with its sets from the training split (seeded by the search)."""
+    if isinstance(recipe, SupernetRecipe):
+        return SupernetProxy(
+            metagraph,
+            supernet_data(datamodule, recipe, metagraph.seed),
+            recipe,
+            run_dir / SUPERNET_DIR,
+            settings.max_macs,
+            settings.max_redraws,
+        )
+    proxy_data = datamodule.proxy_data(recipe.train_size, recipe.val_size, metagraph.seed)
+    return ProxyTrainer(proxy_data, recipe)
 
 
 def load_or_create_metagraph(
@@ -108,4 +136,10 @@ def load_or_create_metagraph(
     hyperparameters: dict[str, Any] = {
         name: s[name] for name in ("alpha", "beta", "beta_momentum", "density", "pi_min", "pi_max")
     }
-    return MetaGraph.create(space, seed=s.seed, **hyperparameters)
+    sampler = SamplerSettings(
+        method=s.sampler,
+        paths_per_dag=s.paths_per_dag,
+        max_path_length=s.max_path_length,
+        budget_range=s.budget_range,
+    )
+    return MetaGraph.create(space, seed=s.seed, sampler=sampler, **hyperparameters)

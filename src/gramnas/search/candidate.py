@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from gramnas.architecture import Architecture
+from gramnas.counting import mac_share_by_resolution
 from gramnas.latency import LatencyResult
 from gramnas.search.diagnostics import reward_correlations
 from gramnas.search.reward import CandidateMetrics
@@ -70,6 +71,7 @@ class CandidateResult:
             "latency_ms": metrics.latency_ms if metrics else None,
             "macs": metrics.macs if metrics else None,
             "params": metrics.params if metrics else None,
+            "depth": arch.depth,
             "reward": self.reward,
             "advantage": self.advantage,
             "beta": self.beta,
@@ -87,6 +89,7 @@ class CandidateResult:
             "timings": {k: round(v, 5) for k, v in self.timings.items()},
             "latency": self.latency.to_dict() if metrics and self.latency else None,
             "convergence": {k: v.tolist() for k, v in per_dag.items()},
+            "mac_share": mac_share_by_resolution(arch),
             "architecture": arch.to_dict(),
             "worker": self.worker,
             "attempts": self.attempts,

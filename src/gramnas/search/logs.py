@@ -48,6 +48,7 @@ CSV_COLUMNS = (
     "latency_ms",
     "macs",
     "params",
+    "depth",  # conv layers on the longest input-to-head path
     "reward",
     "beta",
     "edges",
@@ -60,12 +61,18 @@ CSV_COLUMNS = (
     "corr_reward_accuracy",
     "corr_reward_neg_ln_latency",
 )
+LEVEL_PROFILE_HEADER = (
+    "level", "MMACs", "K params", "depth", "MACs by resolution", "nodes", "edges",
+    "latency (ms)", "architecture",
+)  # fmt: skip
 LEVEL_PROFILE_COLUMNS = (
     "level",
     "macs",
     "params",
     "nodes",
     "edges",
+    "depth",
+    "mac_share",
     "latency_ms",
     "architecture_id",
 )
@@ -169,12 +176,14 @@ def write_level_profile(run_dir: Path, rows: list[dict[str, Any]], note: str) ->
             {k: "" if row[k] is None else row[k] for k in LEVEL_PROFILE_COLUMNS} for row in rows
         )
     table = markdown_table(
-        ("level", "MMACs", "K params", "nodes", "edges", "latency (ms)", "architecture"),
+        LEVEL_PROFILE_HEADER,
         (
             (
                 f"{row['level']:.2f}",
                 f"{row['macs'] / 1e6:.2f}",
                 f"{row['params'] / 1e3:.1f}",
+                row["depth"],
+                row["mac_share"],
                 row["nodes"],
                 row["edges"],
                 _number(row["latency_ms"], ".4f"),

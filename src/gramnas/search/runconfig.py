@@ -52,6 +52,10 @@ HELD_BY_METAGRAPH = (
     "search.density",
     "search.pi_min",
     "search.pi_max",
+    "search.sampler",
+    "search.paths_per_dag",
+    "search.max_path_length",
+    "search.budget_range",
 )
 
 # Keys renamed since a run was stored ({old: new}): a stored run reads as if written today.
@@ -62,7 +66,13 @@ RENAMED = {
 }
 
 # Keys added since a run was stored, with the value that behaves as the run did.
-ADDED = {"data.flips": True}  # ImageFolder data flipped in full training before the key existed
+ADDED = {
+    "data.flips": True,  # ImageFolder data flipped in full training before the key existed
+    "search.sampler": "independent",  # the paper's draw was the only one
+    "search.paths_per_dag": 1.5,
+    "search.max_path_length": 8,
+    "search.budget_range": 20.0,
+}
 
 log = logging.getLogger(__name__)
 

@@ -157,6 +157,7 @@ def probe_architecture(
         density=metagraph.density,
         pi_min=metagraph.pi_min,
         pi_max=metagraph.pi_max,
+        sampler=metagraph.sampler,
     )
     rng, _ = iteration_seeds(metagraph.seed, 0)
     return uniform.sample(rng, max_macs, max_redraws)
