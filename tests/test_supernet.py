@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
 
-from gramnas import GramError, MetaGraph, preset_space
+from conftest import DETERMINISTIC, TINY, Killed, compose_config
+from gramnas import GramError, MetaGraph, SearchSpace, preset_space
+from gramnas.search.runner import GramSearch
 from gramnas.supernet import SuperNet, recalibrate_bn
+from gramnas.training import supernet_proxy
+from gramnas.training.data import SyntheticDataModule
+from gramnas.training.recipes import warmup_cosine
+from gramnas.training.supernet_proxy import (
+    CHECKPOINT,
+    WEIGHTS,
+    EpochCheckpoint,
+    SampleSubnetworks,
+    SupernetProxy,
+    SupernetRecipe,
+    supernet_data,
+)
 
 
 def metagraph_of(stem: tuple[int, ...] = (), seed: int = 1) -> MetaGraph:
@@ -84,3 +102,122 @@ def test_bn_recalibration_changes_the_statistics_and_nothing_else():
     assert momenta == {
         name: m.momentum for name, m in net.named_modules() if hasattr(m, "momentum")
     }
+
+
+def tiny_proxy(directory: Path) -> SupernetProxy:
+    """A supernet of the tiny space on 160 synthetic 3x8x8 images, 2 epochs of 5 steps."""
+    datamodule = SyntheticDataModule(in_channels=3, input_size=8, num_classes=4, train_samples=200)
+    metagraph = MetaGraph.create(datamodule_space(), seed=0, density=0.3)
+    recipe = SupernetRecipe(
+        train_size=None,
+        epochs=2,
+        batch_size=32,
+        optimizer=partial(torch.optim.SGD, lr=0.05, momentum=0.9),
+        scheduler=partial(warmup_cosine, warmup_epochs=1),
+        channels_last=True,
+        val_size=40,
+        calibration_size=64,
+    )
+    data = supernet_data(datamodule, recipe, seed=0)
+    return SupernetProxy(metagraph, data, recipe, directory, max_macs=None, max_redraws=20)
+
+
+def datamodule_space() -> SearchSpace:
+    return preset_space("tiny", in_channels=3, input_size=8, num_classes=4)
+
+
+def test_supernet_training_and_scoring_resume_exactly(tmp_path, monkeypatch):
+    whole = tiny_proxy(tmp_path / "whole")
+    whole.prepare()
+    archs = [whole.metagraph.sample(np.random.default_rng(seed)) for seed in range(3)]
+    scores = [whole.train(arch, seed=0).accuracy for arch in archs]
+    assert sorted(p.name for p in (tmp_path / "whole").iterdir()) == [WEIGHTS]
+
+    saved = EpochCheckpoint.on_train_epoch_end
+
+    def killed_after_the_first_epoch(self, trainer, pl_module):
+        saved(self, trainer, pl_module)
+        raise Killed
+
+    monkeypatch.setattr(supernet_proxy, "CHECKPOINT_SECONDS", 0.0)  # after every epoch
+    with monkeypatch.context() as patch:
+        patch.setattr(EpochCheckpoint, "on_train_epoch_end", killed_after_the_first_epoch)
+        with pytest.raises(Killed):
+            tiny_proxy(tmp_path / "killed").prepare()
+    assert sorted(p.name for p in (tmp_path / "killed").iterdir()) == [CHECKPOINT]
+    steps = []
+    sample = SampleSubnetworks.on_train_batch_start
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            SampleSubnetworks,
+            "on_train_batch_start",
+            lambda self, trainer, *args: (
+                steps.append(trainer.global_step) or sample(self, trainer, *args)
+            ),
+        )
+        resumed = tiny_proxy(tmp_path / "killed")
+        resumed.prepare()
+    assert steps == [5, 6, 7, 8, 9]  # the second epoch only
+    expected = whole.net.state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in resumed.net.state_dict().items())
+    loaded = tiny_proxy(tmp_path / "killed")  # a resumed search loads the trained supernet
+    loaded.prepare()
+    assert [loaded.train(arch, seed=1).accuracy for arch in archs] == scores
+    assert [resumed.train(arch, seed=2).accuracy for arch in reversed(archs)] == scores[::-1]
+
+
+# The tiny search of conftest with the one-shot proxy: a supernet of 2 epochs on 64 images.
+SUPERNET_SEARCH = [
+    *TINY,
+    *DETERMINISTIC,
+    "proxy=supernet",
+    "proxy.epochs=2",
+    "proxy.calibration_size=32",
+    "search.iterations=4",
+]
+
+
+def search_into(output_dir: Path, *overrides: str) -> dict[str, Any]:
+    """The tiny supernet search through the entry point: its final meta-graph, as saved."""
+    from search import search
+
+    return search(compose_config("search", output_dir, [*SUPERNET_SEARCH, *overrides])).to_dict()
+
+
+def test_a_supernet_search_killed_anywhere_resumes_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr(GramSearch, "finish", lambda self: None)  # plots: most of a tiny search
+    whole = search_into(tmp_path / "whole")
+    assert sorted(p.name for p in (tmp_path / "whole" / "supernet").iterdir()) == [WEIGHTS]
+    monkeypatch.setattr(supernet_proxy, "CHECKPOINT_SECONDS", 0.0)
+
+    def killed(*args, **kwargs):
+        raise Killed
+
+    # killed while the supernet trains, after its first epoch's checkpoint
+    saved = EpochCheckpoint.on_train_epoch_end
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            EpochCheckpoint,
+            "on_train_epoch_end",
+            lambda self, trainer, module: saved(self, trainer, module) or killed(),
+        )
+        with pytest.raises(Killed):
+            search_into(tmp_path / "killed")
+    assert (tmp_path / "killed" / "supernet" / CHECKPOINT).is_file()
+    assert search_into(tmp_path / "new", f"search.resume={tmp_path / 'killed'}") == whole
+
+    # killed while it scores the third candidate: the resume loads the supernet, never retrains it
+    scored = []
+    score = SupernetProxy.train
+
+    def killed_at_the_third(self, *args):
+        scored.append(args)
+        return killed() if len(scored) == 3 else score(self, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SupernetProxy, "train", killed_at_the_third)
+        with pytest.raises(Killed):
+            search_into(tmp_path / "scoring")
+    with monkeypatch.context() as patch:
+        patch.setattr(SupernetProxy, "_fit", killed)
+        assert search_into(tmp_path / "scoring", "search.resume=auto") == whole

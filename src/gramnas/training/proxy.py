@@ -4,6 +4,10 @@ Per-candidate overhead is kept small: tensors already in memory, whole-batch
 slicing, and a Trainer with checkpointing, logging, progress bars, model
 summary and the sanity check turned off. A Trainer cannot be re-fitted from
 scratch, so one fixed configuration is instantiated per candidate.
+
+:class:`Proxy` is what the executors call, whichever proxy scores the
+candidates: this module's :class:`ProxyTrainer` (the paper's) or the one-shot
+:class:`~gramnas.training.supernet_proxy.SupernetProxy`.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +30,8 @@ from gramnas.errors import field_error, is_finite_number, require_int
 from gramnas.model import build_model
 from gramnas.training.data import ProxyData, tensor_loader
 from gramnas.training.module import ClassificationModule, OptimizerFactory
+
+VALIDATION_BATCH = 256
 
 # Lightning's advice to add loader workers does not apply to in-memory tensors.
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -73,17 +80,21 @@ class ProxyRun:
     timings: dict[str, float]
 
 
-class ProxyTrainer:
-    """Trains candidates on fixed proxy tensors with one Trainer configuration."""
+class Proxy(ABC):
+    """What the executors call: a proxy scores a candidate architecture with an accuracy.
 
-    def __init__(self, data: ProxyData, recipe: ProxyRecipe) -> None:
-        self.recipe = recipe
-        self.data = data.to(torch.channels_last) if recipe.channels_last else data
+    Its Lightning Trainer settings are checked once, before the first
+    candidate. ``prepare`` does, in the search's own process and before any
+    candidate is scored, the work that all candidates share: nothing for the
+    paper's proxy, the supernet's training for the one-shot one.
+    """
+
+    def __init__(self, trainer: Mapping[str, Any], epochs: int) -> None:
         self.trainer_kwargs = {
             "accelerator": "cpu",
             "devices": 1,
-            **recipe.trainer,
-            "max_epochs": recipe.epochs,
+            **trainer,
+            "max_epochs": epochs,
             "logger": False,
             "enable_checkpointing": False,
             "enable_progress_bar": False,
@@ -102,6 +113,22 @@ class ProxyTrainer:
                 str(exc).splitlines()[0],
                 "set proxy.trainer.accelerator and devices to what this machine has",
             ) from None
+
+    def prepare(self) -> None:  # noqa: B027 - the paper's proxy shares no work between candidates
+        """Work that every candidate needs, done once in the search's process."""
+
+    @abstractmethod
+    def train(self, arch: Architecture, seed: int, callbacks: Sequence[Callback] = ()) -> ProxyRun:
+        """The candidate's proxy accuracy; ``callbacks`` see its Trainer's stages."""
+
+
+class ProxyTrainer(Proxy):
+    """Trains candidates on fixed proxy tensors with one Trainer configuration."""
+
+    def __init__(self, data: ProxyData, recipe: ProxyRecipe) -> None:
+        super().__init__(recipe.trainer, recipe.epochs)
+        self.recipe = recipe
+        self.data = data.to(torch.channels_last) if recipe.channels_last else data
 
     def train(self, arch: Architecture, seed: int, callbacks: Sequence[Callback] = ()) -> ProxyRun:
         """Fit from scratch and validate; callbacks see both stages.
@@ -125,12 +152,20 @@ class ProxyTrainer:
             tensor_loader(d.train_x, d.train_y, self.recipe.batch_size, shuffle=True, seed=seed),
         )
         fitted = time.perf_counter()
-        trainer.validate(module, tensor_loader(d.val_x, d.val_y, 256, shuffle=False), verbose=False)
+        accuracy = validation_accuracy(trainer, module, d.val_x, d.val_y)
         validated = time.perf_counter()
         return ProxyRun(
-            accuracy=float(trainer.callback_metrics["val/acc"]),
+            accuracy=accuracy,
             timings={"build": built - start, "fit": fitted - built, "validate": validated - fitted},
         )
+
+
+def validation_accuracy(
+    trainer: L.Trainer, module: ClassificationModule, x: torch.Tensor, y: torch.Tensor
+) -> float:
+    """Top-1 of ``module`` on ``(x, y)`` through ``trainer.validate``: what every proxy reports."""
+    trainer.validate(module, tensor_loader(x, y, VALIDATION_BATCH, shuffle=False), verbose=False)
+    return float(trainer.callback_metrics["val/acc"])
 
 
 def quiet_lightning() -> None:

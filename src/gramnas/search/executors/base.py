@@ -20,7 +20,7 @@ from lightning.pytorch.callbacks import Callback
 from gramnas.errors import field_error, require_int
 from gramnas.latency import LatencyBackend
 from gramnas.search.candidate import Candidate, CandidateResult
-from gramnas.training.proxy import ProxyTrainer
+from gramnas.training.proxy import Proxy
 
 
 def describe(exc: BaseException) -> str:
@@ -28,7 +28,7 @@ def describe(exc: BaseException) -> str:
 
 
 def train_candidate(
-    proxy: ProxyTrainer, candidate: Candidate, callbacks: Sequence[Callback], worker: str
+    proxy: Proxy, candidate: Candidate, callbacks: Sequence[Callback], worker: str
 ) -> CandidateResult:
     """Proxy-train one candidate; a diverging or crashing candidate is a result, not a crash."""
     try:
@@ -67,7 +67,7 @@ class Executor(ABC):
 
     def __init__(
         self,
-        proxy: ProxyTrainer,
+        proxy: Proxy,
         latency: LatencyBackend | Sequence[LatencyBackend],
         callbacks: Sequence[Callback] = (),
         workers: int = 1,
@@ -118,6 +118,7 @@ class SerialExecutor(Executor):
     """
 
     def evaluate(self, candidates: Sequence[Candidate]) -> list[CandidateResult]:
+        self.proxy.prepare()
         return [
             measure_latency(
                 self.device_for(c), train_candidate(self.proxy, c, self.callbacks, "main")

@@ -31,12 +31,12 @@ from gramnas.search.executors.base import (
     train_candidate,
     worker_death,
 )
-from gramnas.training.proxy import ProxyTrainer
+from gramnas.training.proxy import Proxy
 
 
 def _serve(
     conn: Connection,
-    proxy: ProxyTrainer,
+    proxy: Proxy,
     callbacks: Sequence[Callback],
     threads: int,
     gpu: int | None,
@@ -108,7 +108,7 @@ class LocalExecutor(SerialExecutor):
 
     def __init__(
         self,
-        proxy: ProxyTrainer,
+        proxy: Proxy,
         latency: LatencyBackend | Sequence[LatencyBackend],
         callbacks: Sequence[Callback] = (),
         workers: int = 1,
@@ -130,6 +130,7 @@ class LocalExecutor(SerialExecutor):
     def evaluate(self, candidates: Sequence[Candidate]) -> list[CandidateResult]:
         if self.workers == 1:
             return super().evaluate(candidates)
+        self.proxy.prepare()  # here, not in each worker: they load what it left in the run directory
         trained = self._train(candidates)
         return [
             measure_latency(self.device_for(c), t) for c, t in zip(candidates, trained, strict=True)

@@ -25,12 +25,12 @@ from gramnas.search.executors.base import (
     train_candidate,
     worker_death,
 )
-from gramnas.training.proxy import ProxyTrainer
+from gramnas.training.proxy import Proxy
 
 
 class TrainingActor:
     def __init__(
-        self, proxy: ProxyTrainer, callbacks: Sequence[Callback], threads: int, name: str
+        self, proxy: Proxy, callbacks: Sequence[Callback], threads: int, name: str
     ) -> None:
         torch.set_num_threads(threads)
         self.proxy, self.callbacks, self.name = proxy, callbacks, name
@@ -66,7 +66,7 @@ class RayExecutor(Executor):
 
     def __init__(
         self,
-        proxy: ProxyTrainer,
+        proxy: Proxy,
         latency: LatencyBackend | Sequence[LatencyBackend],
         callbacks: Sequence[Callback] = (),
         workers: int = 1,
@@ -112,6 +112,7 @@ class RayExecutor(Executor):
         )
 
     def evaluate(self, candidates: Sequence[Candidate]) -> list[CandidateResult]:
+        self.proxy.prepare()  # here: the actors load what it left in the run directory
         ray = self.ray
         measuring = [self.meters[self.device_index(c)].measure.remote(c) for c in candidates]
         attempts = [0] * len(candidates)
