@@ -12,6 +12,7 @@ import torch
 
 from conftest import DETERMINISTIC, TINY, Killed, compose_config
 from gramnas import GramError, MetaGraph, SearchSpace, preset_space
+from gramnas.cli import one_line_errors
 from gramnas.search.runner import GramSearch
 from gramnas.supernet import SuperNet, recalibrate_bn
 from gramnas.training import supernet_proxy
@@ -221,3 +222,22 @@ def test_a_supernet_search_killed_anywhere_resumes_exactly(tmp_path, monkeypatch
     with monkeypatch.context() as patch:
         patch.setattr(SupernetProxy, "_fit", killed)
         assert search_into(tmp_path / "scoring", "search.resume=auto") == whole
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("proxy.calibration_size=0", "proxy.calibration_size"),
+        ("proxy.train_size=0", "proxy.train_size"),
+        ("proxy.val_size=120", "proxy.train_size + proxy.val_size"),  # all 120 images
+        ("proxy.optimizer.lr=-1", "proxy.optimizer.lr"),
+    ],
+)
+def test_bad_supernet_settings_fail_in_one_line_naming_the_field(tmp_path, capsys, override, field):
+    from search import search
+
+    cfg = compose_config("search", tmp_path / "run", [*SUPERNET_SEARCH, override])
+    with pytest.raises(SystemExit), one_line_errors():
+        search(cfg)
+    assert capsys.readouterr().err.startswith(f"error: {field}: ")
+    assert not (tmp_path / "run" / "metagraph.json").exists()

@@ -299,7 +299,7 @@ class SupernetProxy(Proxy):
         )
         resume = checkpoint if checkpoint.is_file() else None
         log.info(
-            "supernet: %s %d epochs of %d images (%d parameters) in %s",
+            "supernet: %s %d epoch(s) on %d images (%d parameters) in %s",
             "resuming" if resume else "training",
             recipe.epochs,
             len(data.train_y),
