@@ -286,3 +286,20 @@ def test_bad_summaries(tmp_path, capsys, read_only_dir):
     for out, message in ((tmp_path / "missing", "not a folder"), (read_only_dir, "results.csv")):
         code, stderr = run_main("summarize", str(run.parent), "--out", str(out), capsys=capsys)
         assert_one_line(code, stderr, message)
+
+
+def test_a_refused_search_leaves_the_run_byte_identical(finished_run, tmp_path, capsys):
+    """Into the run's own directory, Hydra writes .hydra/ and the config tree before any check."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    for overrides, message in (
+        (["search.resume=auto", "search.seed=7", "space=small"], "search.resume"),
+        ([], "holds a search run"),  # a fresh search into a run
+    ):
+        before = snapshot(run_dir)
+        code, stderr = run_main(
+            "search", *overriding([*TINY, "search.iterations=3"], overrides),
+            f"hydra.run.dir={run_dir}", capsys=capsys,
+        )  # fmt: skip
+        assert_one_line(code, stderr, message)
+        assert snapshot(run_dir) == before

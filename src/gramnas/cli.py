@@ -1,11 +1,16 @@
-"""What the entry points share: one-line errors instead of tracebacks, the config tree at start."""
+"""What the entry points share: one-line errors instead of tracebacks, the config tree at start.
+
+A command refused with one line leaves an existing output directory as it
+found it: Hydra writes ``.hydra/`` and its log there, and this module the
+config tree, before any check runs, so those files are put back.
+"""
 
 from __future__ import annotations
 
 import errno
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +35,12 @@ FILE_SYSTEM_REFUSALS = {
 CONFIG_TREE_FILE = "config_tree.log"
 LOG_WIDTH = 200  # where output is not a terminal: wide, so that YAML lines stay whole
 
+HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # what Hydra writes in .hydra/
+
+# An existing output directory's files that this command rewrites before its checks, as they
+# were (None: absent), so that a refusal can put them back; set by WritableOutput.
+_before_this_command: dict[Path, bytes | None] = {}
+
 
 def _gram_error_in(exc: BaseException) -> GramError | None:
     """The bad input that caused ``exc``, also when Hydra's instantiate wrapped it.
@@ -52,15 +63,37 @@ def _gram_error_in(exc: BaseException) -> GramError | None:
 
 @contextmanager
 def one_line_errors() -> Iterator[None]:
-    """Turn bad input (a GramError, possibly wrapped) into ``error: ...`` and exit status 2."""
+    """Turn bad input (a GramError, possibly wrapped) into ``error: ...`` and exit status 2.
+
+    The output directory's Hydra files and config tree go back to what they were.
+    """
     try:
         yield
     except Exception as exc:
         gram_error = _gram_error_in(exc)
         if gram_error is None:
             raise
+        _restore(_before_this_command)
         print(f"error: {_message(gram_error)}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        _before_this_command.clear()
+
+
+@contextmanager
+def fields_under(group: str, keys: Iterable[str]) -> Iterator[None]:
+    """Name a config group's keys in full: the library's ``metagraph: ...`` is ``model.metagraph: ...``.
+
+    The library names its parameters; only the entry point knows which config
+    group (``keys``: the group's) passed them.
+    """
+    try:
+        yield
+    except Exception as exc:
+        gram_error = _gram_error_in(exc)
+        if gram_error is None or str(gram_error).split(":", 1)[0].split(".")[0] not in keys:
+            raise
+        raise GramError(f"{group}.{gram_error}") from None
 
 
 def _message(error: GramError) -> str:
@@ -112,10 +145,43 @@ class WritableOutput(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _before_this_command.clear()
+        _before_this_command.update(_rewritten_files(config))
         _require_writable("hydra.run.dir", config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         _require_writable("hydra.sweep.dir", config.hydra.sweep.dir)
+
+
+def _rewritten_files(config: DictConfig) -> dict[Path, bytes | None]:
+    """The files of an existing run directory that a command writes before its checks, as they are.
+
+    Hydra's ``.hydra/*.yaml`` and log, and the config tree. A new directory
+    has nothing to keep.
+    """
+    directory = Path(config.hydra.run.dir)
+    if not directory.is_dir() or not any(directory.iterdir()):
+        return {}
+    hydra = config.hydra
+    names = [CONFIG_TREE_FILE, f"{hydra.job.name}.log"]
+    if hydra.output_subdir:
+        names += [f"{hydra.output_subdir}/{name}" for name in HYDRA_FILES]
+    return {
+        directory / name: (directory / name).read_bytes() if (directory / name).is_file() else None
+        for name in names
+    }
+
+
+def _restore(files: dict[Path, bytes | None]) -> None:
+    """Put ``files`` back as they were: rewritten ones to their bytes, new ones removed."""
+    for path, content in files.items():
+        if content is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_bytes(content)
+    for folder in {path.parent for path in files}:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # .hydra/, where this command made it
 
 
 def _require_writable(field: str, directory: str) -> None:
