@@ -8,16 +8,19 @@ resume case also checks that the run directory stays byte-identical.
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import logging
 import os
 import runpy
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import DETERMINISTIC, ROOT, snapshot
@@ -31,16 +34,32 @@ TINY = [*TINY_DATA_SEARCH, *DETERMINISTIC]
 def run_main(script: str, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     """``python src/<script> <args>``, in this process: its exit status and its stderr."""
     path = str(ROOT / "src" / f"{script}.py")
-    argv, handlers = sys.argv, logging.root.handlers[:]
+    return _run(lambda: runpy.run_path(path, run_name="__main__"), [path, *args], capsys)
+
+
+def run_module(module: str, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """``python -m <module> <args>``, in this process: its exit status and its stderr.
+
+    The module's own ``main``, not a fresh copy of it, so that what a test
+    patches in the module (``WEIGHTS_DIR``) holds.
+    """
+    main = importlib.import_module(module).main
+    return _run(main, [module, *args], capsys)
+
+
+def _run(
+    main: Callable[[], object], argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    saved_argv, handlers = sys.argv, logging.root.handlers[:]
     capsys.readouterr()
-    sys.argv = [path, *args]
+    sys.argv = argv
     try:
-        runpy.run_path(path, run_name="__main__")
+        main()
         code = 0
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
     finally:  # Hydra's log handlers write to this test's captured streams
-        sys.argv, logging.root.handlers[:] = argv, handlers
+        sys.argv, logging.root.handlers[:] = saved_argv, handlers
     return code, capsys.readouterr().err
 
 
@@ -303,3 +322,96 @@ def test_a_refused_search_leaves_the_run_byte_identical(finished_run, tmp_path, 
         )  # fmt: skip
         assert_one_line(code, stderr, message)
         assert snapshot(run_dir) == before
+
+
+@pytest.fixture
+def weights_copy(tmp_path, monkeypatch) -> Path:
+    """The shipped weights folder, copied: no test may write into the package."""
+    import gramnas.pretrained
+
+    copy = tmp_path / "package-weights"
+    shutil.copytree(gramnas.pretrained.WEIGHTS_DIR, copy)
+    monkeypatch.setattr(gramnas.pretrained, "WEIGHTS_DIR", copy)
+    monkeypatch.delenv("GRAMNAS_WEIGHTS_PATH", raising=False)
+    return copy
+
+
+def digits_run(root: Path, **metrics: object) -> Path:
+    """A finished src/train.py run on digits (1x8x8, 10 classes): checkpoint and metrics.json."""
+    from gramnas import MetaGraph, derive, preset_space
+    from gramnas.model import build_model
+
+    space = preset_space("tiny", in_channels=1, input_size=8, num_classes=10)
+    arch = derive(MetaGraph.create(space, seed=0), 0.3)
+    checkpoint = root / "checkpoints" / "best.ckpt"
+    checkpoint.parent.mkdir(parents=True)
+    state = {f"model.{k}": v for k, v in build_model(arch).state_dict().items()}
+    torch.save({"architecture": arch.to_dict(), "state_dict": state}, checkpoint)
+    written = {"top1": 50.0, "macs": 1000, "params": 10, "checkpoint": str(checkpoint)}
+    written |= {"data": "DigitsDataModule", **metrics}
+    (root / "metrics.json").write_text(json.dumps(written))
+    return root
+
+
+def test_publishing_refuses_in_one_line(weights_copy, tmp_path, capsys):
+    run = digits_run(tmp_path / "run")
+    index = (weights_copy / "index.json").read_bytes()
+    shipped = (weights_copy / "swiftnet_0.65_1.0.cifar10.pt").read_bytes()
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "garbled" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "garbled" / "metrics.json").write_bytes(b"\xff\xfe{")
+    no_checkpoint = digits_run(tmp_path / "no_checkpoint", checkpoint=None)
+    nan = digits_run(tmp_path / "nan", top1=float("nan"))
+    moved = digits_run(tmp_path / "moved", checkpoint=str(tmp_path / "elsewhere.ckpt"))
+    out = tmp_path / "published"
+    describe = ["--data", "digits", "--training", "2 epochs"]
+    for args, field in (
+        ([tmp_path / "missing", "swiftnet_x.digits"], "run_dir: "),
+        ([tmp_path / "bare", "swiftnet_x.digits"], "metrics.json"),
+        ([tmp_path / "garbled", "swiftnet_x.digits"], "metrics.json"),
+        ([no_checkpoint, "swiftnet_x.digits"], "checkpoint"),
+        ([nan, "swiftnet_x.digits"], "top1"),
+        ([moved, "swiftnet_x.digits"], "cannot read the checkpoint"),
+        ([run, "swiftnet_x"], "name: "),  # no dataset tag
+        ([run, "swiftnet_0.65_1.0.cifar10"], "name: "),  # shipped, and CIFAR-10 is not digits
+        ([run, "swiftnet_x.cifar10"], "DigitsDataModule"),  # the run's data is not the tag's
+        ([run, "swiftnet_mnas_0.8_0.1.mnist", "--out", out], "name: "),  # shipped elsewhere
+    ):
+        code, stderr = run_module("gramnas.pretrained", *map(str, args), *describe, capsys=capsys)
+        assert_one_line(code, stderr, field)
+    assert (weights_copy / "index.json").read_bytes() == index
+    assert (weights_copy / "swiftnet_0.65_1.0.cifar10.pt").read_bytes() == shipped
+    assert not out.exists() or not any(out.iterdir())
+
+    args = [str(run), "swiftnet_x.digits", *describe, "--out", str(out)]
+    assert run_module("gramnas.pretrained", *args, capsys=capsys)[0] == 0
+    first = (out / "swiftnet_x.digits.pt").read_bytes()
+    code, stderr = run_module("gramnas.pretrained", *args, capsys=capsys)
+    assert_one_line(code, stderr, "--overwrite")
+    assert (out / "swiftnet_x.digits.pt").read_bytes() == first
+    assert run_module("gramnas.pretrained", *args, "--overwrite", capsys=capsys)[0] == 0
+
+
+@pytest.mark.parametrize("where", ["package", "published"])
+@pytest.mark.parametrize(
+    ("index", "message"),
+    [
+        ('{"swiftnet_x.digits": {"file": "x.pt", "sha2', "not valid JSON"),
+        ('{"swiftnet_x.digits": {"file": "x.pt"}}', "swiftnet_x.digits"),
+        ('{"swiftnet_x.digits": 3}', "swiftnet_x.digits"),
+        ("[1, 2]", "index.json"),
+    ],
+)
+def test_a_damaged_weights_index(
+    weights_copy, tmp_path, capsys, monkeypatch, where, index, message
+):
+    """The package's own index, or that of a folder published with ``--out``."""
+    folder = weights_copy if where == "package" else tmp_path / "published"
+    folder.mkdir(exist_ok=True)
+    (folder / "index.json").write_text(index)
+    monkeypatch.setenv("GRAMNAS_WEIGHTS_PATH", str(tmp_path / "published"))
+    code, stderr = run_main(
+        "eval", "pretrained=swiftnet_x.digits", f"hydra.run.dir={tmp_path}/run", capsys=capsys
+    )
+    assert_one_line(code, stderr, "pretrained: ")
+    assert str(folder / "index.json") in stderr and message in stderr

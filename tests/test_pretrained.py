@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,37 @@ def test_published_weights_load_with_their_checksum_and_architecture(run_dir, tm
         find_weights("resnet50", index)
     with pytest.raises(GramError, match="needs a dataset tag"):
         publish(run_dir, "swiftnet_small", "generated", "none", index_dir=index)
+
+
+def test_publishing_never_replaces_weights_silently(run_dir, tmp_path):
+    index = tmp_path / "weights"
+    publish(run_dir, "swiftnet_small.synthetic", "generated", "first", index_dir=index)
+    with pytest.raises(GramError, match=r"^name: .* already published .*--overwrite"):
+        publish(run_dir, "swiftnet_small.synthetic", "generated", "second", index_dir=index)
+    assert find_weights("swiftnet_small.synthetic", index).training == "first"
+    publish(
+        run_dir, "swiftnet_small.synthetic", "generated", "second", index_dir=index, overwrite=True
+    )
+    assert find_weights("swiftnet_small.synthetic", index).training == "second"
+
+
+def test_weights_published_elsewhere_load_through_gramnas_weights_path(
+    run_dir, tmp_path, monkeypatch
+):
+    mine = tmp_path / "mine"
+    publish(run_dir, "swiftnet_small.synthetic", "generated", "none", index_dir=mine)
+    monkeypatch.delenv("GRAMNAS_WEIGHTS_PATH", raising=False)
+    assert "swiftnet_small.synthetic" not in list_models(pretrained=True)
+    monkeypatch.setenv("GRAMNAS_WEIGHTS_PATH", f"{tmp_path / 'missing'}:{mine}")
+    names = list_models(pretrained=True)
+    assert "swiftnet_small.synthetic" in names and "swiftnet_0.65_1.0.cifar10" in names
+    model = create_model("swiftnet_small", pretrained=True)
+    assert model.architecture.id == find_weights("swiftnet_small.synthetic").architecture_id
+    shutil.copy(mine / "index.json", tmp_path / "index.json")  # the same name in two folders
+    shutil.copy(mine / "swiftnet_small.synthetic.pt", tmp_path)
+    monkeypatch.setenv("GRAMNAS_WEIGHTS_PATH", f"{mine}:{tmp_path}")
+    with pytest.raises(GramError, match=r"swiftnet_small\.synthetic .* both"):
+        list_models(pretrained=True)
 
 
 def test_pretrained_refuses_what_would_change_its_network():
