@@ -60,7 +60,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         test=test,
         latency=instantiate(cfg.latency) if cfg.get("latency") else None,
         run_dir=run_dir,
-        extra={"data": type(datamodule).__name__, **source},
+        extra={"data": type(datamodule).__name__, **source, **module.test_coverage()},
     )
     write_metrics(metrics, run_dir)
     return metrics
@@ -77,7 +77,8 @@ def trained_model(cfg: DictConfig) -> tuple[SwiftNet, dict[str, str]]:
         )
     if cfg.pretrained:
         try:
-            return load_pretrained(cfg.pretrained), {"pretrained": cfg.pretrained}
+            model = load_pretrained(cfg.pretrained, checkpoint_key="ckpt_path")
+            return model, {"pretrained": cfg.pretrained}
         except GramError as exc:
             raise field_error("pretrained", str(exc).removeprefix("model: ")) from None
     try:

@@ -5,6 +5,7 @@ chosen recipe, tests the best checkpoint, and writes ``architecture.json``,
 ``architecture.png``, ``metrics.json``, ``model.onnx`` and the checkpoints
 (``best.ckpt``, and ``last.ckpt``, which ``ckpt_path=<...>/last.ckpt`` resumes).
 With ``trainer=ddp`` every device runs this script; only global rank 0 writes.
+Every checkpoint is read with ``weights_only=True``, whatever torch's default.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ from typing import Any
 import hydra
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.plugins import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
-from gramnas.cli import one_line_errors, print_config_tree
+from gramnas.cli import fields_under, one_line_errors, print_config_tree
 from gramnas.drawing import draw_architecture
-from gramnas.errors import field_error
+from gramnas.errors import GramError, field_error
 from gramnas.model import SwiftNet
 from gramnas.registry import variant_name
-from gramnas.training.module import ClassificationModule
+from gramnas.training.checkpoint import read_checkpoint, read_training_checkpoint
+from gramnas.training.module import ClassificationModule, NonFiniteLoss
+from gramnas.training.recipes import check_recipe
 from gramnas.training.report import macs_and_params, run_metrics, write_metrics
 
 
@@ -49,14 +53,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
     if not cfg.train and not cfg.ckpt_path:
         raise field_error("ckpt_path", "train=false tests a checkpoint; set ckpt_path=<.ckpt>")
+    optimizer, scheduler = instantiate(cfg.recipe.optimizer), instantiate(cfg.recipe.scheduler)
+    check_recipe("recipe", optimizer, scheduler)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     shape = datamodule.input_shape
-    model = instantiate(
-        cfg.model, in_channels=shape[0], num_classes=datamodule.num_classes, input_size=shape[1]
-    )
+    with fields_under("model", list(cfg.model)):
+        model = instantiate(
+            cfg.model, in_channels=shape[0], num_classes=datamodule.num_classes, input_size=shape[1]
+        )
     macs, _ = macs_and_params(model, shape)
     if cfg.budget.macs is not None and macs > cfg.budget.macs:
         print(f"not trained: {macs / 1e6:.2f} MMACs, over budget.macs={cfg.budget.macs:g}")
@@ -64,17 +71,27 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module = ClassificationModule(
         model,
         datamodule.num_classes,
-        instantiate(cfg.recipe.optimizer),
-        instantiate(cfg.recipe.scheduler),
+        optimizer,
+        scheduler,
         channels_last=cfg.channels_last,
         input_shape=shape,
         compile=cfg.compile,
     )
+    if cfg.ckpt_path:
+        try:  # before Lightning reads it, whose refusals are tracebacks
+            read_training_checkpoint(cfg.ckpt_path, module)
+        except GramError as exc:
+            raise field_error("ckpt_path", str(exc)) from None
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[WeightsOnlyCheckpointIO()],
+    )
     if cfg.train:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        fit(trainer, module, datamodule, cfg.ckpt_path)
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     else:
         best = cfg.ckpt_path
@@ -104,12 +121,39 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "world_size": trainer.world_size,
             "checkpoint": best,
             **best_validation(trainer),
+            **module.test_coverage(),
             "tags": list(cfg.tags),
             "config": OmegaConf.to_container(cfg.model, resolve=True),
         },
     )
     write_metrics(metrics, run_dir)
     return metrics
+
+
+class WeightsOnlyCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint reads (a resume, the best checkpoint it tests) with ``weights_only=True``.
+
+    Lightning leaves it to torch's default (before Lightning 2.6 it cannot pass
+    it), which torch < 2.6 and ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` turn off:
+    a crafted checkpoint would then run its code.
+    """
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        return read_checkpoint(path)
+
+
+def fit(
+    trainer: L.Trainer, module: ClassificationModule, datamodule: Any, ckpt_path: str | None
+) -> None:
+    """``trainer.fit``; a diverged training (a NaN loss) is the recipe's to fix, said in one line."""
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except NonFiniteLoss as exc:
+        raise field_error(
+            "recipe.optimizer.lr", f"training diverged: {exc}", "lower the learning rate"
+        ) from None
 
 
 def best_validation(trainer: L.Trainer) -> dict[str, float]:

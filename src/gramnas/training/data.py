@@ -298,6 +298,7 @@ class SyntheticDataModule(TensorDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        require_int("data.num_classes", num_classes, 2)  # torch's own refusal is a traceback
         self.in_channels, self.input_size, self.num_classes = in_channels, input_size, num_classes
         generator = torch.Generator().manual_seed(12345)
         templates = torch.randn(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from gramnas.model import SwiftNet
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
+
+log = logging.getLogger(__name__)
 
 
 class NonFiniteLoss(RuntimeError):
@@ -59,6 +62,12 @@ class ClassificationModule(L.LightningModule):
         self.test_top5 = (
             MulticlassAccuracy(num_classes, top_k=5, average="micro") if num_classes > 10 else None
         )
+        self.num_classes = num_classes
+        # Test images per class: a split without some class scores top-1 over the others only.
+        self.register_buffer(
+            "test_class_counts", torch.zeros(num_classes, dtype=torch.long), persistent=False
+        )
+        self.test_classes_missing: list[int] = []
 
     @property
     def architecture(self) -> Architecture | None:
@@ -98,8 +107,12 @@ class ClassificationModule(L.LightningModule):
             sync_dist=True,
         )
 
+    def on_test_epoch_start(self) -> None:
+        self.test_class_counts.zero_()
+
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
+        self.test_class_counts += torch.bincount(y, minlength=self.num_classes)[: self.num_classes]
         logits = self(x)
         self.test_accuracy.update(logits, y)
         self.log("test/acc", self.test_accuracy, on_step=False, on_epoch=True, batch_size=len(y))
@@ -108,6 +121,25 @@ class ClassificationModule(L.LightningModule):
             self.log(
                 "test/acc_top5", self.test_top5, on_step=False, on_epoch=True, batch_size=len(y)
             )
+
+    def on_test_epoch_end(self) -> None:
+        """Warn when the test split lacks classes: its top-1 is not the dataset's."""
+        counts = self.trainer.strategy.reduce(self.test_class_counts, reduce_op="sum")
+        self.test_classes_missing = [int(c) for c in (counts == 0).nonzero().flatten()]
+        missing = self.test_classes_missing
+        if missing and self.trainer.is_global_zero:
+            log.warning(
+                "the test split has no images of class%s %s of %d: its top-1 is over the other %d",
+                "es" if len(missing) > 1 else "",
+                ", ".join(map(str, missing)),
+                self.num_classes,
+                self.num_classes - len(missing),
+            )
+
+    def test_coverage(self) -> dict[str, list[int]]:
+        """For metrics.json: ``test_classes_missing``, the classes the last test had no image of."""
+        missing = self.test_classes_missing
+        return {"test_classes_missing": missing} if missing else {}
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
