@@ -17,6 +17,7 @@ COLUMNS = (
     "top1",
     "macs",
     "params",
+    "depth",
     "accuracy_density",
     "latency_ms",
     "epochs",
@@ -95,11 +96,11 @@ def write_summary(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]
         writer.writeheader()
         writer.writerows(rows)
     header = (
-        "model", "top-1 (%)", "MMACs", "params", "density (%/MMAC)", "latency (ms)", "epochs",
-        "data", "run",
+        "model", "top-1 (%)", "MMACs", "params", "depth", "density (%/MMAC)", "latency (ms)",
+        "epochs", "data", "run",
     )  # fmt: skip
     cells = (
-        (r["model"], r["top1"], (r["macs"] or 0) / 1e6, r["params"], r["accuracy_density"],
+        (r["model"], r["top1"], (r["macs"] or 0) / 1e6, r["params"], r["depth"], r["accuracy_density"],
          r["latency_ms"], r["epochs"], r["data"], r["run"])
         for r in rows
     )  # fmt: skip

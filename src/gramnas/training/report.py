@@ -11,7 +11,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from gramnas.counting import count_macs, count_params, count_with_hooks
+from gramnas.counting import (
+    count_macs,
+    count_params,
+    count_with_hooks,
+    format_mac_share,
+    mac_share_by_resolution,
+)
 from gramnas.export import export_onnx
 from gramnas.latency import LatencyBackend
 from gramnas.model import SwiftNet
@@ -22,6 +28,14 @@ def macs_and_params(model: nn.Module, input_shape: tuple[int, int, int]) -> tupl
     if isinstance(model, SwiftNet):
         return count_macs(model.architecture), count_params(model.architecture)
     return count_with_hooks(model, input_shape)
+
+
+def depth_and_mac_share(model: nn.Module) -> dict[str, Any]:
+    """A SwiftNet's depth and MAC share per feature-map size; other models report none."""
+    if not isinstance(model, SwiftNet):
+        return {}
+    arch = model.architecture
+    return {"depth": arch.depth, "mac_share": mac_share_by_resolution(arch)}
 
 
 def export_and_check(
@@ -59,6 +73,7 @@ def run_metrics(
         "macs": macs,
         "params": params,
         "accuracy_density": top1 / (macs / 1e6),  # top-1 % per MMAC (paper)
+        **depth_and_mac_share(model),
     }
     if "test/acc_top5" in test:
         metrics["top5"] = 100.0 * test["test/acc_top5"]
@@ -74,6 +89,10 @@ def run_metrics(
 def write_metrics(metrics: dict[str, Any], run_dir: Path) -> None:
     """Write ``metrics.json`` and print the line a user reads at the end of a run."""
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    shape = ""
+    if "depth" in metrics:
+        shape = f"depth {metrics['depth']} ({format_mac_share(metrics['mac_share'])})  "
     print(
-        f"top-1 {metrics['top1']:.2f}%  {metrics['macs'] / 1e6:.2f} MMACs  {metrics['params']} params  -> {run_dir}"
+        f"top-1 {metrics['top1']:.2f}%  {metrics['macs'] / 1e6:.2f} MMACs  {metrics['params']} params  "
+        f"{shape}-> {run_dir}"
     )
