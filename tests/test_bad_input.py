@@ -7,6 +7,7 @@ resume case also checks that the run directory stays byte-identical.
 
 from __future__ import annotations
 
+import csv
 import errno
 import importlib
 import json
@@ -625,6 +626,28 @@ def test_a_damaged_weights_index(
     )
     assert_one_line(code, stderr, "pretrained: ")
     assert str(folder / "index.json") in stderr and message in stderr
+
+
+def test_summaries_skip_and_name_unreadable_runs(tmp_path, capsys, caplog):
+    good = {"model": "swiftnet_0.4_1.0", "top1": 50.0, "macs": 1e6}
+    for run, content in (
+        ("0", json.dumps(good).encode()),
+        ("1", b"\x80\x81\xfe binary"),
+        ("2", json.dumps(good | {"top1": float("nan")}).encode()),
+    ):
+        (tmp_path / "sweep" / run).mkdir(parents=True)
+        (tmp_path / "sweep" / run / "metrics.json").write_bytes(content)
+    with caplog.at_level(logging.WARNING):  # on stderr, where pytest does not capture logging
+        code, stderr = run_main("summarize", str(tmp_path / "sweep"), capsys=capsys)
+    assert code == 0 and "Traceback" not in stderr, stderr
+    skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped: ")]
+    assert len(skipped) == 2 and "1/metrics.json: not text" in skipped[0]
+    assert "2/metrics.json: top1 is not a finite number" in skipped[1]
+    with open(tmp_path / "sweep" / "results.csv") as f:
+        assert [row["run"] for row in csv.DictReader(f)] == ["0"]
+    for run, field in (("1", "metrics.json"), ("2", "top1")):  # alone: nothing to summarise
+        code, stderr = run_main("summarize", str(tmp_path / "sweep" / run), capsys=capsys)
+        assert_one_line(code, stderr, field)
 
 
 @pytest.mark.xfail(
