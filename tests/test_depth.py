@@ -61,3 +61,11 @@ def test_mac_share_sums_to_one_by_resolution():
     assert share["1x1"] == pytest.approx(head / count_macs(arch))
     assert sum(share.values()) == pytest.approx(1.0)
     assert format_mac_share(share) == "8x8 49% / 4x4 51%"  # 17,920 and 18,432 of 36,432
+
+
+@pytest.mark.parametrize("level", [0.3, 0.4, 0.5, 0.65])
+def test_every_default_named_swiftnet_is_at_least_six_layers_deep(level):
+    from gramnas.registry import create_model
+
+    model = create_model(f"swiftnet_{level:g}_1.0")
+    assert model.architecture.depth >= 6
