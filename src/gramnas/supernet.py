@@ -6,21 +6,28 @@ node may receive, and a sampled network uses exactly its active inputs' blocks,
 never "the first k channels" of a shared kernel. An input is a *piece*: the
 output of one conv (a DAG node, the stem's last layer, or the raw image when
 there is no stem) that reached the node through max-pools and identity DAGs.
-Every piece has a fixed channel count, so every block has a fixed shape; two
-identity DAGs that pass the same input duplicate its pieces, and a duplicated
-piece uses its one block twice. The linear head holds one block per piece that
-may reach it, plus the bias. Each node keeps one BatchNorm, whose statistics
-:func:`recalibrate_bn` recomputes for the sub-network being scored.
+Every piece has a fixed channel count, so every block has a fixed shape. The
+linear head holds one block per piece that may reach it, plus the bias. Each
+node keeps one BatchNorm, whose statistics :func:`recalibrate_bn` recomputes
+for the sub-network being scored.
+
+Identity DAGs that pass the same input duplicate its pieces (a piece of the
+first hierarchy reaches the head of three hierarchies of three identity DAGs
+nine times). The supernet reads a duplicated piece once, with its block; the
+stand-alone network reads it m times, each slice holding block / m: the same
+function. Were every copy to use the whole block, its output and its gradient
+would both grow m-fold, and training diverges.
 
 ``set_active(arch)`` chooses the sub-network that ``forward`` runs (per node,
-one conv of the concatenated pieces with the concatenated blocks: the
-stand-alone network's own computation) and ``export(arch)`` builds that
-network as a :class:`~gramnas.model.SwiftNet` carrying the same weights.
+one conv of its distinct pieces concatenated, with their blocks side by side)
+and ``export(arch)`` builds that network as a :class:`~gramnas.model.SwiftNet`
+carrying the same weights.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -92,6 +99,16 @@ def _concat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     return tensors[0] if len(tensors) == 1 else torch.cat(list(tensors), dim=1)
 
 
+def distinct(pieces: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(pieces))
+
+
+def shared_weight(blocks: Mapping[str, torch.Tensor], pieces: Sequence[str]) -> torch.Tensor:
+    """The weight for input ``pieces``: their blocks side by side, a piece read m times holding block / m."""
+    copies = Counter(pieces)
+    return _concat([blocks[p] / copies[p] if copies[p] > 1 else blocks[p] for p in pieces])
+
+
 class SuperNode(nn.Module):
     """One meta-graph node (conv -> BN -> ELU) with a conv weight block per piece it may read."""
 
@@ -110,12 +127,10 @@ class SuperNode(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels)
         self.act = nn.ELU(inplace=True)
 
-    def weight(self, pieces: Sequence[str]) -> torch.Tensor:
-        """The stand-alone conv's weight for input ``pieces``: their blocks side by side."""
-        return _concat([self.blocks[p] for p in pieces])
-
     def forward(self, x: torch.Tensor, pieces: Sequence[str]) -> torch.Tensor:
-        return self.act(self.bn(F.conv2d(x, self.weight(pieces), padding=self.kernel // 2)))
+        """``x`` is the concatenation of distinct ``pieces``."""
+        weight = shared_weight(self.blocks, pieces)
+        return self.act(self.bn(F.conv2d(x, weight, padding=self.kernel // 2)))
 
 
 class SuperNet(nn.Module):
@@ -155,7 +170,7 @@ class SuperNet(nn.Module):
             {p: nn.Parameter(torch.empty(space.num_classes, c)) for p, c in reaching.items()}
         )
         for block in self.head.values():
-            nn.init.kaiming_uniform_(block, a=math.sqrt(5))  # nn.Linear's default, per block
+            nn.init.zeros_(block)  # logits start at 0, however many pieces reach the head
         self.bias = nn.Parameter(torch.zeros(space.num_classes))
         self.pool = nn.MaxPool2d(space.pool_size, space.pool_size)
         self.plan: tuple[ActiveHierarchy, ...] | None = None
@@ -176,16 +191,14 @@ class SuperNet(nn.Module):
         tensors = {self.source: self.stem(x)}
         for hierarchy in self.plan:
             for node in hierarchy.nodes:
-                inputs = _concat([tensors[p] for p in node.inputs])
-                tensors[node.name] = self.nodes[node.name](inputs, node.inputs)
-            # Max-pooling is per channel: pooling each piece once equals pooling their concatenation.
-            tensors = {p: self.pool(tensors[p]) for p in dict.fromkeys(hierarchy.outputs)}
-        head = self.plan[-1].outputs
+                pieces = distinct(node.inputs)
+                inputs = _concat([tensors[p] for p in pieces])
+                tensors[node.name] = self.nodes[node.name](inputs, pieces)
+            # Max-pooling is per channel: pooling each piece equals pooling their concatenation.
+            tensors = {p: self.pool(tensors[p]) for p in distinct(hierarchy.outputs)}
+        head = distinct(self.plan[-1].outputs)
         features = F.adaptive_avg_pool2d(_concat([tensors[p] for p in head]), 1).flatten(1)
-        return F.linear(features, self.head_weight(head), self.bias)
-
-    def head_weight(self, pieces: Sequence[str]) -> torch.Tensor:
-        return _concat([self.head[p] for p in pieces])
+        return F.linear(features, shared_weight(self.head, head), self.bias)
 
     def export(self, arch: Architecture) -> SwiftNet:
         """The stand-alone network of ``arch`` with the supernet's weights and BatchNorm state."""
@@ -196,9 +209,9 @@ class SuperNet(nn.Module):
             for hierarchy, active in zip(net.hierarchies, plan, strict=True):
                 layers = [layer for dag in hierarchy.dags for layer in dag.nodes]
                 for (conv, bn, _), node in zip(layers, active.nodes, strict=True):
-                    conv.weight.copy_(self.nodes[node.name].weight(node.inputs))
+                    conv.weight.copy_(shared_weight(self.nodes[node.name].blocks, node.inputs))
                     bn.load_state_dict(self.nodes[node.name].bn.state_dict())
-            net.classifier.weight.copy_(self.head_weight(plan[-1].outputs))
+            net.classifier.weight.copy_(shared_weight(self.head, plan[-1].outputs))
             net.classifier.bias.copy_(self.bias)
         return net
 
