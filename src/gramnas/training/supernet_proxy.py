@@ -35,7 +35,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback
 
 from gramnas.architecture import Architecture
-from gramnas.errors import field_error, is_finite_number, require_int
+from gramnas.errors import field_error, require_int
 from gramnas.metagraph import MetaGraph
 from gramnas.progress import PROGRESS
 from gramnas.supernet import SuperNet, recalibrate_bn
@@ -49,6 +49,7 @@ from gramnas.training.proxy import (
     quiet_lightning,
     validation_accuracy,
 )
+from gramnas.training.recipes import check_recipe
 from gramnas.training.tensor_data import Augmentation, TensorLoader, to_input
 
 SUPERNET_DIR = "supernet"  # in the search's run directory
@@ -89,13 +90,7 @@ class SupernetRecipe:
             require_int("proxy.train_size", self.train_size, 1)
         for name in ("val_size", "epochs", "batch_size", "calibration_size"):
             require_int(f"proxy.{name}", getattr(self, name), 1)
-        lr = getattr(self.optimizer, "keywords", {}).get("lr")
-        if lr is not None and not (is_finite_number(lr) and lr > 0):
-            raise field_error("proxy.optimizer.lr", f"must be a positive number, got {lr!r}")
-        try:  # training would fail the same way
-            self.optimizer([torch.zeros(1, requires_grad=True)])
-        except (TypeError, ValueError) as exc:
-            raise field_error("proxy.optimizer", str(exc)) from None
+        check_recipe("proxy", self.optimizer, self.scheduler, self.epochs)
 
 
 @dataclass
