@@ -211,9 +211,10 @@ class SupernetProxy(Proxy):
     """Scores candidates with the weights they inherit from one supernet, trained once per search.
 
     The supernet samples sub-networks as ``metagraph`` does at the search's
-    start (uniform edge weights, ``max_macs`` redraws), whatever it has learned
-    since, so a resumed search trains the same supernet. ``directory`` (the
-    run directory's ``supernet/``) holds its checkpoint and weights.
+    start (its sampler, uniform edge weights, the search's ``max_macs``),
+    whatever it has learned since, so a resumed search trains the same
+    supernet. ``directory`` (the run directory's ``supernet/``) holds its
+    checkpoint and weights.
     """
 
     def __init__(
