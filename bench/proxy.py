@@ -607,16 +607,17 @@ def truth_main(args: argparse.Namespace) -> None:
         f" {len(todo)} to score now",
         flush=True,
     )
+    biggest = max(s.images for s in settings)
     header = (
         f"# Proxy rank fidelity against the 30-epoch ground truth ({args.truth})\n\n"
         f"{platform.platform()}, {platform.processor() or 'cpu'}, torch {torch.__version__},"
         f" {torch.get_num_threads()} thread(s). Reference: val top-1 on the 5,000 held-out training"
-        f" images after 30 epochs of Table 1's recipe. Proxy images: {max(s.images for s in settings)}"
-        f" training + {proxy_val} validation images drawn (seed {args.seed}) from the other 45,000"
-        " training images, none of the held-out 5,000; the test split only in the sanity line."
+        f" images after 30 epochs of Table 1's recipe. Proxy images: {biggest:,} training (a setting"
+        f" of N images trains on the first N) + {proxy_val:,} validation images drawn (seed"
+        f" {args.seed}) from the other 45,000 training images, none of the held-out 5,000;"
+        " the test split only in the sanity line."
     )
     if todo:
-        biggest = max(s.images for s in settings)
         pool = training_part_pool(datamodule, biggest, proxy_val, args.seed)
         scorers = proxy_scorers(make_trainers(settings, pool), pool.train_x[:NASWOT_BATCH])
         assert list(scorers) == [s.key for s in settings] + list(ZERO_COST), "label every proxy"
