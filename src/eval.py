@@ -1,5 +1,5 @@
 """Test a trained SwiftNet: ``python src/eval.py ckpt_path=<run>/checkpoints/best.ckpt data=cifar10``,
-or a shipped one: ``python src/eval.py pretrained=swiftnet_0.65_1.0.cifar10 data=cifar10``.
+or a shipped one: ``python src/eval.py pretrained=swiftnet_effect_0.65_1.0.cifar10 data=cifar10``.
 
 The checkpoint stores the Architecture, so it alone rebuilds the network; the
 data's test split scores it. Writes ``metrics.json`` (test top-1, MACs,

@@ -567,7 +567,7 @@ def digits_run(root: Path, **metrics: object) -> Path:
 def test_publishing_refuses_in_one_line(weights_copy, tmp_path, capsys):
     run = digits_run(tmp_path / "run")
     index = (weights_copy / "index.json").read_bytes()
-    shipped = (weights_copy / "swiftnet_0.65_1.0.cifar10.pt").read_bytes()
+    shipped = (weights_copy / "swiftnet_effect_0.65_1.0.cifar10.pt").read_bytes()
     (tmp_path / "bare").mkdir()
     (tmp_path / "garbled" / "checkpoints").mkdir(parents=True)
     (tmp_path / "garbled" / "metrics.json").write_bytes(b"\xff\xfe{")
@@ -584,14 +584,17 @@ def test_publishing_refuses_in_one_line(weights_copy, tmp_path, capsys):
         ([nan, "swiftnet_x.digits"], "top1"),
         ([moved, "swiftnet_x.digits"], "cannot read the checkpoint"),
         ([run, "swiftnet_x"], "name: "),  # no dataset tag
-        ([run, "swiftnet_0.65_1.0.cifar10"], "name: "),  # shipped, and CIFAR-10 is not digits
+        (
+            [run, "swiftnet_effect_0.65_1.0.cifar10"],
+            "name: ",
+        ),  # shipped, and CIFAR-10 is not digits
         ([run, "swiftnet_x.cifar10"], "DigitsDataModule"),  # the run's data is not the tag's
         ([run, "swiftnet_mnas_0.8_0.1.mnist", "--out", out], "name: "),  # shipped elsewhere
     ):
         code, stderr = run_module("gramnas.pretrained", *map(str, args), *describe, capsys=capsys)
         assert_one_line(code, stderr, field)
     assert (weights_copy / "index.json").read_bytes() == index
-    assert (weights_copy / "swiftnet_0.65_1.0.cifar10.pt").read_bytes() == shipped
+    assert (weights_copy / "swiftnet_effect_0.65_1.0.cifar10.pt").read_bytes() == shipped
     assert not out.exists() or not any(out.iterdir())
 
     args = [str(run), "swiftnet_x.digits", *describe, "--out", str(out)]
@@ -650,11 +653,6 @@ def test_summaries_skip_and_name_unreadable_runs(tmp_path, capsys, caplog):
         assert_one_line(code, stderr, field)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Architecture.from_dict reads channels with int(), which truncates 32.5 to 32: "
-    "the check belongs in gramnas/architecture.py (issue 23); drop this mark with the fix",
-)
 def test_a_fractional_channel_count_is_refused(tmp_path, capsys):
     from gramnas.registry import swiftnet_architecture
 

@@ -104,6 +104,7 @@ def test_optuna_sweep_of_level_and_upscale_under_a_budget(tmp_path):
             "-m",
             "hparams_search=swiftnet_optuna",
             "hydra.sweeper.n_trials=3",
+            "budget.macs=6e6",  # the three seeded trials: 2.7 and 4.0 MMAC trained, one over budget
             "latency=macs",
             "logger=none",
             "extras.print_config=false",
@@ -119,5 +120,5 @@ def test_optuna_sweep_of_level_and_upscale_under_a_budget(tmp_path):
     best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
     assert set(best["best_params"]) == {"model.level", "model.upscale"}
     trained = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
-    assert trained and all(m["macs"] <= 2e6 for m in trained)
+    assert trained and all(m["macs"] <= 6e6 for m in trained)
     assert best["best_value"] == max(m["val_top1"] for m in trained)

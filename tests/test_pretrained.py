@@ -89,7 +89,7 @@ def test_weights_published_elsewhere_load_through_gramnas_weights_path(
     assert "swiftnet_small.synthetic" not in list_models(pretrained=True)
     monkeypatch.setenv("GRAMNAS_WEIGHTS_PATH", f"{tmp_path / 'missing'}:{mine}")
     names = list_models(pretrained=True)
-    assert "swiftnet_small.synthetic" in names and "swiftnet_0.65_1.0.cifar10" in names
+    assert "swiftnet_small.synthetic" in names and "swiftnet_effect_0.65_1.0.cifar10" in names
     model = create_model("swiftnet_small", pretrained=True)
     assert model.architecture.id == find_weights("swiftnet_small.synthetic").architecture_id
     shutil.copy(mine / "index.json", tmp_path / "index.json")  # the same name in two folders
@@ -101,7 +101,7 @@ def test_weights_published_elsewhere_load_through_gramnas_weights_path(
 
 def test_pretrained_refuses_what_would_change_its_network():
     with pytest.raises(GramError, match="drop num_classes"):
-        create_model("swiftnet_0.65_1.0", pretrained=True, num_classes=100)
+        create_model("swiftnet_effect_0.65_1.0", pretrained=True, num_classes=100)
 
 
 @pytest.mark.parametrize("name", sorted(pretrained_weights()))
@@ -110,7 +110,8 @@ def test_shipped_weights_are_the_networks_their_names_derive(name):
     weights = pretrained_weights()[name]
     model = create_model(name, pretrained=True)
     assert model.architecture.id == weights.architecture_id
-    settings = {k: v for k, v in weights.model.items() if k in ("level", "upscale", "metagraph")}
+    derive = ("level", "upscale", "metagraph", "prune_mode")
+    settings = {k: v for k, v in weights.model.items() if k in derive}
     registry_name = weights.model.get("name")
     if registry_name:  # a registry variant: its own settings
         rebuilt = create_model(registry_name, input_size=weights.input_shape[1]).architecture
@@ -133,7 +134,7 @@ def test_eval_names_the_field_for_unknown_or_doubled_weights(tmp_path):
 
     for overrides, field in (
         (["pretrained=resnet50"], "pretrained"),
-        (["pretrained=swiftnet_0.65_1.0", "ckpt_path=best.ckpt"], "ckpt_path"),
+        (["pretrained=swiftnet_effect_0.65_1.0", "ckpt_path=best.ckpt"], "ckpt_path"),
     ):
         with pytest.raises(GramError, match=rf"^{field}: "):
             evaluate(compose_config("eval", tmp_path, overrides))

@@ -66,7 +66,8 @@ def test_profile_logs_one_line_per_level(tmp_path, caplog):
         profile(compose_config("profile", tmp_path, ["levels.num=3", "latency=macs"]))
     lines = [m for m in caplog.messages if m.startswith("level")]
     assert [m.split(":")[0] for m in lines] == ["level 0 (1/3)", "level 0.5 (2/3)", "level 1 (3/3)"]
-    assert all(re.search(r"MMACs, \d+ params, latency [\d.]+ ms;", m) for m in lines), lines
+    pattern = r"MMACs, \d+ params, depth \d+ \([^)]*\), latency [\d.]+ ms;"
+    assert all(re.search(pattern, m) for m in lines), lines
 
 
 @pytest.mark.parametrize("network", ["swiftnet", "mobilenet"])

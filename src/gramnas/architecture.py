@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from gramnas.errors import GramError
+from gramnas.errors import GramError, is_finite_number
 from gramnas.jsonio import check_header, read_versioned_json, write_json_atomic
 from gramnas.space import check_input_size, parse_operation
 
@@ -175,26 +175,34 @@ class Architecture:
         check_header(data, FORMAT, VERSION, where)
         try:
             stem = tuple(
-                Node(i, str(s["op"]), int(s["channels"])) for i, s in enumerate(data["stem"])
+                Node(i, str(s["op"]), _whole(s["channels"], f"stem[{i}].channels"))
+                for i, s in enumerate(data["stem"])
             )
             dags = tuple(
                 Dag(
-                    hierarchy=int(d["hierarchy"]),
-                    index=int(d["index"]),
+                    hierarchy=_whole(d["hierarchy"], f"dags[{k}].hierarchy"),
+                    index=_whole(d["index"], f"dags[{k}].index"),
                     nodes=tuple(
-                        Node(int(n["id"]), str(n["op"]), int(n["channels"])) for n in d["nodes"]
+                        Node(
+                            _whole(n["id"], f"dags[{k}].nodes.id"),
+                            str(n["op"]),
+                            _whole(n["channels"], f"dags[{k}].nodes[{n['id']}].channels"),
+                        )
+                        for n in d["nodes"]
                     ),
-                    edges=tuple((int(i), int(j)) for i, j in d["edges"]),
+                    edges=tuple(
+                        (_whole(i, f"dags[{k}].edges"), _whole(j, f"dags[{k}].edges"))
+                        for i, j in d["edges"]
+                    ),
                 )
-                for d in data["dags"]
+                for k, d in enumerate(data["dags"])
             )
-            pool_size = int(data["downsample"]["size"])
             return cls(
-                input_shape=tuple(int(x) for x in data["input_shape"]),  # type: ignore[arg-type]
-                num_classes=int(data["num_classes"]),
+                input_shape=tuple(_whole(x, "input_shape") for x in data["input_shape"]),  # type: ignore[arg-type]
+                num_classes=_whole(data["num_classes"], "num_classes"),
                 dags=dags,
                 stem=stem,
-                pool_size=pool_size,
+                pool_size=_whole(data["downsample"]["size"], "downsample.size"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, GramError):
@@ -212,6 +220,13 @@ class Architecture:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Architecture:
         return cls.from_dict(read_versioned_json(path, FORMAT, VERSION), str(path))
+
+
+def _whole(value: object, field: str) -> int:
+    """An integer field of the JSON format: 64 and 64.0 are, 64.5 and "64" are refused, not truncated."""
+    if not is_finite_number(value) or value != int(value):  # type: ignore[call-overload]
+        raise GramError(f"{field}: must be a whole number, got {value!r}")
+    return int(value)  # type: ignore[call-overload]
 
 
 def _trace_pieces(arch: Architecture) -> tuple[Piece, ...]:

@@ -1,7 +1,7 @@
-"""Trained SwiftNets shipped with gramnas: ``create_model("swiftnet_0.65_1.0", pretrained=True)``.
+"""Trained SwiftNets shipped with gramnas: ``create_model("swiftnet_effect_0.65_1.0", pretrained=True)``.
 
 Weights are named as timm names them, ``<model>.<dataset>``
-(``swiftnet_0.65_1.0.cifar10``); a bare model name picks its first dataset.
+(``swiftnet_effect_0.65_1.0.cifar10``); a bare model name picks its first dataset.
 ``swiftnet_<L>_<U>`` is cut from the default meta-graph, as in the registry;
 ``swiftnet_mnas_<L>_<U>`` from ``cifar10-mnasnet-seed0``.
 Each file holds the Architecture next to the weights, so it rebuilds its
@@ -219,7 +219,9 @@ def publish(
 
     folder = WEIGHTS_DIR if index_dir is None else Path(index_dir)
     if "." not in name:
-        raise field_error("name", f"{name!r} needs a dataset tag, e.g. swiftnet_0.65_1.0.cifar10")
+        raise field_error(
+            "name", f"{name!r} needs a dataset tag, e.g. swiftnet_effect_0.65_1.0.cifar10"
+        )
     metrics = run_metrics(run_dir)
     model = load_swiftnet(metrics["checkpoint"])
     arch = model.architecture
@@ -338,7 +340,7 @@ def _save_atomic(obj: dict[str, Any], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Publish a training run's weights with gramnas.")
     parser.add_argument("run_dir", type=Path, help="a src/train.py run directory (metrics.json)")
-    parser.add_argument("name", help="<model>.<dataset>, e.g. swiftnet_0.65_1.0.cifar10")
+    parser.add_argument("name", help="<model>.<dataset>, e.g. swiftnet_effect_0.65_1.0.cifar10")
     parser.add_argument("--data", required=True, help="what it was trained and tested on")
     parser.add_argument("--training", required=True, help="recipe, epochs, hardware, wall time")
     parser.add_argument(
