@@ -44,11 +44,12 @@ def test_sliced_forward_equals_the_exported_stand_alone_network(stem):
         torch.nn.init.normal_(block)
     rng = np.random.default_rng(0)
     x = torch.randn(4, 3, 16, 16)
-    identities = 0
+    identities = duplicates = 0
     for _ in range(12):
         arch = metagraph.sample(rng)
         identities += sum(dag.is_identity for dag in arch.dags)
         net.set_active(arch)
+        duplicates += sum(len(set(n.inputs)) < len(n.inputs) for h in net.plan for n in h.nodes)
         recalibrate_bn(net, torch.randn(32, 3, 16, 16), 16)  # statistics away from 0 and 1
         for node in net.nodes.values():  # and affine parameters away from 1 and 0
             torch.nn.init.uniform_(node.bn.weight, 0.5, 1.5)
@@ -57,7 +58,7 @@ def test_sliced_forward_equals_the_exported_stand_alone_network(stem):
         standalone = net.export(arch).eval()
         with torch.no_grad():
             torch.testing.assert_close(net(x), standalone(x), rtol=1e-5, atol=1e-5)
-    assert identities >= 3  # pieces did pass through identity DAGs
+    assert identities >= 3 and duplicates >= 1  # nodes did read pieces passed twice
 
 
 def test_a_duplicated_piece_is_read_once_and_its_copies_share_its_block():
