@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,30 +31,31 @@ log = logging.getLogger(__name__)
 
 
 def collect_runs(sweep_dir: str | Path) -> list[dict[str, Any]]:
-    """Every ``metrics.json`` under ``sweep_dir``, smallest model first."""
+    """Every readable ``metrics.json`` under ``sweep_dir``, smallest model first.
+
+    A run whose file cannot be read (damaged, binary, unfinished, without a
+    finite top-1) is named in a warning and left out; only a sweep without any
+    readable run fails, with the first one's reason.
+    """
     root = Path(sweep_dir)
     if not root.is_dir():
         raise GramError(f"{root}: not a folder; pass a sweep or run directory")
-    rows = []
+    rows, unreadable = [], []
     for path in sorted(root.rglob("metrics.json")):
         try:
-            metrics = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            raise GramError(f"{path}: not valid JSON; the run is damaged") from None
-        missing = [
-            key
-            for key, kind in REQUIRED.items()
-            if not isinstance(metrics, dict) or not isinstance(metrics.get(key), kind)
-        ]
-        if missing:
-            raise GramError(
-                f"{path}: no {', '.join(missing)}; the run is unfinished or damaged, move it out"
-            )
+            metrics = read_run_metrics(path)
+        except GramError as exc:
+            unreadable.append(str(exc))
+            continue
         rows.append(
             {**{k: metrics.get(k) for k in COLUMNS}, "run": str(path.parent.relative_to(root))}
         )
     if not rows:
+        if unreadable:
+            raise GramError(f"{unreadable[0]} (no run of {root} is readable)")
         raise GramError(f"{root}: holds no metrics.json; is it a finished training sweep?")
+    for reason in unreadable:
+        log.warning("skipped: %s", reason)
     skipped = runs_without_metrics(root)
     if skipped:
         log.warning(
@@ -62,6 +64,29 @@ def collect_runs(sweep_dir: str | Path) -> list[dict[str, Any]]:
             ", ".join(skipped),
         )
     return sorted(rows, key=lambda r: (r["macs"], r["model"]))
+
+
+def read_run_metrics(path: Path) -> dict[str, Any]:
+    """One run's ``metrics.json``, checked: text, JSON, a model name and finite top-1 and MACs."""
+    try:
+        metrics = json.loads(path.read_text())
+    except UnicodeDecodeError as exc:
+        raise GramError(f"{path}: not text ({exc.reason})") from None
+    except json.JSONDecodeError:
+        raise GramError(f"{path}: not valid JSON; the run is damaged") from None
+    missing = [
+        key
+        for key, kind in REQUIRED.items()
+        if not isinstance(metrics, dict) or not isinstance(metrics.get(key), kind)
+    ]
+    if missing:
+        raise GramError(
+            f"{path}: no {', '.join(missing)}; the run is unfinished or damaged, move it out"
+        )
+    bad = [key for key in ("top1", "macs") if not math.isfinite(metrics[key])]
+    if bad:
+        raise GramError(f"{path}: {', '.join(bad)} is not a finite number; the run is damaged")
+    return metrics
 
 
 def runs_without_metrics(root: Path) -> list[str]:
