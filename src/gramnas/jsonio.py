@@ -10,14 +10,18 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from gramnas.errors import GramError
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old or the new file, never half.
+@contextmanager
+def atomic_file(path: str | os.PathLike[str], binary: bool = False) -> Iterator[IO[Any]]:
+    """A file that replaces ``path`` only once written in full and synced: readers see the
+    old file or the new one, never half, and a kill mid-write leaves the old one.
 
     The temporary file is created with mode 0666 less the umask, as ``open``
     creates any other output (``mkstemp`` would make it 0600).
@@ -27,14 +31,28 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_file`)."""
+    with atomic_file(path) as f:
+        f.write(text)
+
+
+def read_json(path: str | os.PathLike[str], damaged: str = "the file is corrupt") -> Any:
+    """``path``'s JSON, or one line naming the file that is not text or not JSON."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GramError(f"{path}: not valid JSON ({exc}); {damaged}") from None
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
@@ -52,10 +70,7 @@ def read_versioned_json(
     path = Path(path)
     if not path.is_file():
         raise GramError(f"{path}: file not found; check the path")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GramError(f"{path}: not valid JSON ({exc}); the file is corrupt") from None
+    data = read_json(path)
     check_header(data, fmt, version, str(path))
     return data
 

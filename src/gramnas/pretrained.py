@@ -22,10 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from gramnas.errors import GramError, field_error, is_finite_number
-from gramnas.jsonio import write_text_atomic
+from gramnas.jsonio import read_json, write_text_atomic
 from gramnas.model import SwiftNet
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -215,7 +213,7 @@ def publish(
     folder without ``overwrite``, or in any other folder weights are read
     from) and a dataset tag that is not the run's data.
     """
-    from gramnas.training.checkpoint import load_swiftnet
+    from gramnas.training.checkpoint import load_swiftnet, save_atomic
 
     folder = WEIGHTS_DIR if index_dir is None else Path(index_dir)
     if "." not in name:
@@ -230,7 +228,7 @@ def publish(
     _check_name(name, folder, overwrite)
     file = f"{name}.pt"
     state = {f"model.{k}": v.clone() for k, v in model.state_dict().items()}
-    _save_atomic({"architecture": arch.to_dict(), "state_dict": state}, folder / file)
+    save_atomic({"architecture": arch.to_dict(), "state_dict": state}, folder / file)
     weights = PretrainedWeights(
         name=name,
         file=file,
@@ -265,10 +263,7 @@ def run_metrics(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "metrics.json"
     if not path.is_file():
         raise GramError(f"{path}: not found; publish a finished src/train.py run (with test=true)")
-    try:
-        metrics = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GramError(f"{path}: not valid JSON ({exc}); the run is damaged") from None
+    metrics = read_json(path, "the run is damaged")
     fields = metrics if isinstance(metrics, dict) else {}
     wrong = [] if isinstance(fields.get("checkpoint"), str) else ["checkpoint"]
     wrong += [k for k in RUN_NUMBERS if not is_finite_number(fields.get(k))]
@@ -323,18 +318,6 @@ def _check_name(name: str, folder: Path, overwrite: bool) -> None:
                 f"{name} is already published in {other}",
                 "pass --overwrite (overwrite=True) to replace it, or choose another name",
             )
-
-
-def _save_atomic(obj: dict[str, Any], path: Path) -> None:
-    """``torch.save`` so that a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import errno
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,6 +19,7 @@ from torch import nn
 
 from gramnas.architecture import Architecture
 from gramnas.errors import GramError
+from gramnas.jsonio import atomic_file
 from gramnas.model import SwiftNet, build_model
 
 LIGHTNING_VERSION_KEY = "pytorch-lightning_version"  # what marks a Lightning training checkpoint
@@ -131,3 +133,9 @@ def _reason(exc: BaseException) -> str:
     first = text.splitlines()[0].split(". ")[0] if text else ""
     detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     return f"({detail}): the file is empty, truncated or not a torch checkpoint; copy it again"
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` through :func:`~gramnas.jsonio.atomic_file`: a kill mid-write leaves the previous file."""
+    with atomic_file(path, binary=True) as f:
+        torch.save(obj, f)

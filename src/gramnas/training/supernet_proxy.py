@@ -20,8 +20,6 @@ an uninterrupted search would have trained.
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -40,6 +38,7 @@ from gramnas.metagraph import MetaGraph
 from gramnas.progress import PROGRESS
 from gramnas.supernet import SuperNet, recalibrate_bn
 from gramnas.training.callbacks import EpochLog
+from gramnas.training.checkpoint import save_atomic
 from gramnas.training.data import ImageDataModule
 from gramnas.training.module import ClassificationModule, OptimizerFactory, SchedulerFactory
 from gramnas.training.proxy import (
@@ -140,20 +139,6 @@ def supernet_data(datamodule: ImageDataModule, recipe: SupernetRecipe, seed: int
         augmentation=datamodule.augmentation(),
         num_classes=datamodule.num_classes,
     )
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a kill mid-write leaves the previous file."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
