@@ -43,7 +43,7 @@ Run: .venv/bin/python bench/proxy.py [--archs 24] [--gt-epochs 3] [--threads 1]
 architectures are the manifest's finished networks (``<truth>/<name>/metrics.json``); the
 reference is ``val_top1``, the top-1 on the 5,000 training images that full training holds
 out (``conf/train.yaml`` ``data.val_fraction`` 0.1 of the 50,000, chosen by
-``ImageDataModule._validation_slice``: ``torch.randperm`` seeded by the data module's
+``ImageDataModule.validation_split``: ``torch.randperm`` seeded by the data module's
 ``seed``, 0). Every proxy image, training and validation, is drawn (seeded by ``--seed``)
 from the other 45,000 only, so no proxy sees a reference image; the test top-1 is only
 reported (its Spearman with val_top1 is the sanity line). Proxies: the paper's (two seeds
@@ -430,23 +430,9 @@ def truth_datamodule(root: str) -> ImageFolderDataModule:
 def training_part_pool(
     datamodule: ImageFolderDataModule, train_size: int, val_size: int, seed: int
 ) -> ProxyData:
-    """Seeded, disjoint proxy sets from the 45,000 images full training trains on.
-
-    The 5,000 that full training holds out (``_validation_slice``, the reference's images)
-    are never drawn.
-    """
-    dataset = datamodule.dataset(train=True, augment=False)
-    held_out, rest = datamodule._validation_slice(len(dataset))  # type: ignore[arg-type]
-    order = np.random.default_rng(seed).permutation(rest)[: train_size + val_size]
-    if len(order) < train_size + val_size or set(order.tolist()) & set(held_out):
-        raise SystemExit(
-            f"error: {train_size} + {val_size} proxy images do not fit the {len(rest)}"
-        )
-    images, labels = zip(*(dataset[int(i)] for i in order), strict=True)
-    x, y = torch.stack(images), torch.as_tensor(labels, dtype=torch.long)
-    return ProxyData(
-        x[:train_size], y[:train_size], x[train_size:], y[train_size:], datamodule.num_classes
-    )
+    """Seeded, disjoint proxy sets from the 45,000 images full training trains on: the 5,000 it
+    holds out (``validation_split``, the reference's images) are never drawn."""
+    return datamodule.proxy_data(train_size, val_size, seed, outside_validation=True)
 
 
 def truth_report(

@@ -12,6 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
+from gramnas import GramError
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -92,6 +94,6 @@ def test_proxy_images_come_from_the_training_part_only(proxy, tmp_path: Path) ->
     drawn = torch.cat([pool.train_x, pool.val_x])[:, 0, 0, 0] * std + mean
     levels = {round(float(v) * 255) for v in drawn}
     assert len(levels) == 36 and not levels & held_out
-    with pytest.raises(SystemExit):
+    with pytest.raises(GramError, match="the 36 training samples"):
         proxy.training_part_pool(datamodule, 30, 7, seed=0)  # 37 > the 36 of the training part
     assert math.isclose(len(levels) + len(held_out), 40)

@@ -143,19 +143,31 @@ class ImageDataModule(L.LightningDataModule):
 
     # --- proxy sets for the search -------------------------------------------------------
 
-    def proxy_data(self, train_size: int, val_size: int, seed: int) -> ProxyData:
-        """Seeded, disjoint subsets of the training split, without augmentation."""
+    def proxy_data(
+        self, train_size: int, val_size: int, seed: int, outside_validation: bool = False
+    ) -> ProxyData:
+        """Seeded, disjoint subsets of the training split, without augmentation.
+
+        ``outside_validation`` draws none of the images full training holds out
+        (:meth:`validation_split`), so that a proxy can be scored against the
+        validation accuracy of full training without having seen its images.
+        """
         require_int("proxy.train_size", train_size, 1)
         require_int("proxy.val_size", val_size, 1)
         dataset = self.dataset(train=True, augment=False)
         total = len(dataset)  # type: ignore[arg-type]
-        if train_size + val_size > total:
+        pool = np.asarray(self.validation_split(total)[1]) if outside_validation else None
+        available = total if pool is None else len(pool)
+        if train_size + val_size > available:
             raise field_error(
                 "proxy.train_size + proxy.val_size",
-                f"{train_size} + {val_size} exceeds the {total} training samples",
+                f"{train_size} + {val_size} exceeds the {available} training samples",
                 "use smaller proxy sets",
             )
-        order = np.random.default_rng(seed).permutation(total)[: train_size + val_size]
+        rng = np.random.default_rng(seed)
+        order = (rng.permutation(total) if pool is None else rng.permutation(pool))[
+            : train_size + val_size
+        ]
         images, labels = zip(*(dataset[int(i)] for i in order), strict=True)
         x = torch.stack(images)
         y = torch.as_tensor(labels, dtype=torch.long)
@@ -173,14 +185,15 @@ class ImageDataModule(L.LightningDataModule):
         train = self.dataset(train=True, augment=self.augment)
         self.val_set = None
         if self.val_fraction:
-            val, rest = self._validation_slice(len(train))  # type: ignore[arg-type]
+            val, rest = self.validation_split(len(train))  # type: ignore[arg-type]
             self.val_set = torch.utils.data.Subset(self.dataset(train=True, augment=False), val)
             train = torch.utils.data.Subset(train, rest)
         self.train_set = train
         self.test_set = self.dataset(train=False, augment=False)
 
-    def _validation_slice(self, size: int) -> tuple[list[int], list[int]]:
-        """Indices of the validation slice and of the rest of the training split, seeded by ``seed``."""
+    def validation_split(self, size: int) -> tuple[list[int], list[int]]:
+        """Indices of the validation slice (``val_fraction``) and of the rest of the training
+        split, seeded by ``seed``: what full training validates and trains on."""
         order = torch.randperm(size, generator=torch.Generator().manual_seed(self.seed)).tolist()
         n_val = max(1, round(size * self.val_fraction))
         return order[:n_val], order[n_val:]
@@ -190,7 +203,7 @@ class ImageDataModule(L.LightningDataModule):
         x, y = self.decoded(train=True)
         splits = {"train": (x, y)}
         if self.val_fraction:
-            val, rest = (torch.tensor(i) for i in self._validation_slice(len(y)))
+            val, rest = (torch.tensor(i) for i in self.validation_split(len(y)))
             splits = {"train": (x[rest], y[rest]), "val": (x[val], y[val])}
         splits["test"] = self.decoded(train=False)
         device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
