@@ -119,9 +119,15 @@ def carry(name: str, runs: Path) -> str | None:
     return f"{name}: carried {source}"
 
 
-def epochs_and_minutes(log: Path) -> tuple[int, float]:
-    times = [float(m.group(3)) for m in map(EPOCH_LINE.search, log.read_text().splitlines()) if m]
-    return len(times), sum(times) / 60
+def epochs_and_minutes(log: Path) -> tuple[int, str]:
+    """The last epoch reached and the minutes the log's epochs took; a run resumed on another
+    machine logs only its last epochs, and the time says how many."""
+    lines = [m for m in map(EPOCH_LINE.search, log.read_text().splitlines()) if m]
+    epochs, minutes = (
+        max(int(m.group(1)) for m in lines),
+        sum(float(m.group(3)) for m in lines) / 60,
+    )
+    return epochs, f"{minutes:.1f}" + (f" (last {len(lines)})" if len(lines) < epochs else "")
 
 
 def table_row(name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +148,7 @@ def table_row(name: str, spec: dict[str, Any]) -> dict[str, Any]:
         "val top-1": round(metrics["val_top1"], 2),
         "test top-1": round(metrics["top1"], 2),
         "epochs": epochs,
-        "train time (min)": round(minutes, 1),
+        "train time (min)": minutes,
     }
 
 

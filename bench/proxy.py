@@ -300,6 +300,8 @@ def bootstrap_spearman(
         idx = rng.integers(len(a), size=len(a))
         if np.ptp(a[idx]) > 0 and np.ptp(b[idx]) > 0:
             samples.append(statistic(a[idx], b[idx]))
+    if not samples:  # a constant score: no rank correlation to bound
+        return math.nan, math.nan
     low, high = np.percentile(samples, [2.5, 97.5])
     return float(low), float(high)
 
@@ -435,6 +437,28 @@ def training_part_pool(
     return datamodule.proxy_data(train_size, val_size, seed, outside_validation=True)
 
 
+def fidelity_table(col: dict[str, np.ndarray], labels: dict[str, str]) -> list[str]:
+    """Each labelled proxy's fidelity to ``col["val_top1"]``: rank correlations with bootstrap
+    intervals, at equal MACs (``col["macs"]``), within the top half, and seconds per network."""
+    truth, macs = col["val_top1"], col["macs"]
+    lines = [
+        "| proxy | Spearman | 95% CI | Kendall | 95% CI | at equal MACs | Kendall, top half"
+        " | Spearman vs MACs | s/network |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, label in labels.items():
+        x = col[key]
+        rho_low, rho_high = bootstrap_spearman(x, truth)
+        tau_low, tau_high = bootstrap_spearman(x, truth, statistic=kendall)
+        lines.append(
+            f"| {label} | {spearman(x, truth):.2f} | {rho_low:.2f} to {rho_high:.2f}"
+            f" | {kendall(x, truth):.2f} | {tau_low:.2f} to {tau_high:.2f}"
+            f" | {partial_spearman(x, truth, macs):.2f} | {top_half_kendall(x, truth):.2f}"
+            f" | {spearman(x, macs):.2f} | {np.mean(col[f'{key}_s']):.3g} |"
+        )
+    return lines
+
+
 def truth_report(
     rows: list[dict[str, str]], header: str, settings: tuple[Setting, ...], manifest: Manifest
 ) -> str:
@@ -477,24 +501,8 @@ def truth_tables(
         }
         add_paper_mean(col)
         truth, macs = col["val_top1"], col["macs"]
-        lines += [
-            "",
-            f"Fidelity against val top-1 over {len(rows)} networks:",
-            "",
-            "| proxy | Spearman | 95% CI | Kendall | 95% CI | at equal MACs | Kendall, top half"
-            " | Spearman vs MACs | s/network |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for key, label in labels.items():
-            x = col[key]
-            rho_low, rho_high = bootstrap_spearman(x, truth)
-            tau_low, tau_high = bootstrap_spearman(x, truth, statistic=kendall)
-            lines.append(
-                f"| {label} | {spearman(x, truth):.2f} | {rho_low:.2f} to {rho_high:.2f}"
-                f" | {kendall(x, truth):.2f} | {tau_low:.2f} to {tau_high:.2f}"
-                f" | {partial_spearman(x, truth, macs):.2f} | {top_half_kendall(x, truth):.2f}"
-                f" | {spearman(x, macs):.2f} | {np.mean(col[f'{key}_s']):.3g} |"
-            )
+        lines += ["", f"Fidelity against val top-1 over {len(rows)} networks:", ""]
+        lines += fidelity_table(col, labels)
         s0, s1 = col["paper_s0"], col["paper_s1"]
         lines += [
             "",

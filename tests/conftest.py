@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -64,6 +65,24 @@ def run_search(tmp_path: Path, name: str, *overrides: str) -> MetaGraph:
     from search import search
 
     return search(compose_config("search", tmp_path / name, [*TINY, *overrides]))
+
+
+# The tiny search of conftest with the one-shot proxy: a supernet of 2 epochs on 64 images.
+SUPERNET_SEARCH = [
+    *TINY,
+    *DETERMINISTIC,
+    "proxy=supernet",
+    "proxy.epochs=2",
+    "proxy.calibration_size=32",
+    "search.iterations=4",
+]
+
+
+def search_into(output_dir: Path, *overrides: str) -> dict[str, Any]:
+    """The tiny supernet search through the entry point: its final meta-graph, as saved."""
+    from search import search
+
+    return search(compose_config("search", output_dir, [*SUPERNET_SEARCH, *overrides])).to_dict()
 
 
 def snapshot(run_dir: Path) -> dict[Path, bytes]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import DETERMINISTIC, TINY, Killed, compose_config
+from conftest import SUPERNET_SEARCH, Killed, compose_config, search_into
 from gramnas import GramError, MetaGraph, SearchSpace, preset_space
 from gramnas.cli import one_line_errors
 from gramnas.search.runner import GramSearch
@@ -169,24 +168,6 @@ def test_supernet_training_and_scoring_resume_exactly(tmp_path, monkeypatch):
     loaded.prepare()
     assert [loaded.train(arch, seed=1).accuracy for arch in archs] == scores
     assert [resumed.train(arch, seed=2).accuracy for arch in reversed(archs)] == scores[::-1]
-
-
-# The tiny search of conftest with the one-shot proxy: a supernet of 2 epochs on 64 images.
-SUPERNET_SEARCH = [
-    *TINY,
-    *DETERMINISTIC,
-    "proxy=supernet",
-    "proxy.epochs=2",
-    "proxy.calibration_size=32",
-    "search.iterations=4",
-]
-
-
-def search_into(output_dir: Path, *overrides: str) -> dict[str, Any]:
-    """The tiny supernet search through the entry point: its final meta-graph, as saved."""
-    from search import search
-
-    return search(compose_config("search", output_dir, [*SUPERNET_SEARCH, *overrides])).to_dict()
 
 
 def test_a_supernet_search_killed_anywhere_resumes_exactly(tmp_path, monkeypatch):
