@@ -86,6 +86,7 @@ from gramnas import Architecture, MetaGraph, build_model, count_macs, count_para
 from gramnas.training.data import ImageFolderDataModule, ProxyData
 from gramnas.training.proxy import ProxyRecipe, ProxyTrainer
 from gramnas.training.tensor_fit import TensorRecipe, train_and_evaluate
+from gramnas.training.zero_cost import synflow
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -187,23 +188,6 @@ def naswot(arch: Architecture, x: torch.Tensor, seed: int) -> float:
     return float(torch.linalg.slogdet(kernel).logabsdet)
 
 
-def synflow(arch: Architecture, seed: int) -> float:
-    """log sum(theta * dR/dtheta), R = sum of outputs of the |parameter| network on an all-ones input."""
-    torch.manual_seed(seed)
-    model = build_model(arch).double().eval()
-    with torch.no_grad():
-        for tensor in model.state_dict().values():
-            tensor.abs_()
-    model(torch.ones(1, *arch.input_shape, dtype=torch.float64)).sum().backward()
-    with torch.no_grad():
-        score = sum(
-            (m.weight * m.weight.grad).sum()
-            for m in model.modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear))
-        )
-    return math.log(float(score))
-
-
 def timed(fn: Callable[[], float]) -> tuple[float, float]:
     start = time.perf_counter()
     value = fn()
@@ -247,7 +231,7 @@ def proxy_scorers(
     }
     return scorers | {
         "naswot": lambda arch: naswot(arch, naswot_batch, 0),
-        "synflow": lambda arch: synflow(arch, 0),
+        "synflow": synflow,
         "log_macs": lambda arch: math.log(count_macs(arch)),
         "log_params": lambda arch: math.log(count_params(arch)),
     }

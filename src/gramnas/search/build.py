@@ -33,6 +33,7 @@ from gramnas.training.supernet_proxy import (
     SupernetRecipe,
     supernet_data,
 )
+from gramnas.training.zero_cost import SynflowProxy, SynflowRecipe
 
 
 @dataclass
@@ -109,6 +110,8 @@ def build_proxy(
             settings.max_macs,
             settings.max_redraws,
         )
+    if isinstance(recipe, SynflowRecipe):
+        return SynflowProxy(metagraph, recipe, settings.max_macs, settings.max_redraws)
     proxy_data = datamodule.proxy_data(recipe.train_size, recipe.val_size, metagraph.seed)
     return ProxyTrainer(proxy_data, recipe)
 

@@ -1,0 +1,78 @@
+"""proxy=synflow: a percentile that ranks as synflow does, and a search with it that resumes exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import SYNTHETIC, Killed, compose_config
+from gramnas import MetaGraph, preset_space
+from gramnas.cli import one_line_errors
+from gramnas.search.runner import GramSearch
+from gramnas.training.zero_cost import SynflowProxy, SynflowRecipe, synflow
+
+SYNFLOW_SEARCH = [
+    *SYNTHETIC,
+    "space=tiny",
+    "logger=none",
+    "latency=macs",
+    "proxy=synflow",
+    "proxy.reference_size=16",
+    "search.iterations=5",
+]
+
+
+def tiny_metagraph() -> MetaGraph:
+    return MetaGraph.create(
+        preset_space("tiny", in_channels=3, input_size=8, num_classes=4), seed=2
+    )
+
+
+def test_the_percentile_ranks_candidates_as_synflow_does() -> None:
+    metagraph = tiny_metagraph()
+    proxy = SynflowProxy(metagraph, SynflowRecipe(reference_size=30), max_macs=None, max_redraws=20)
+    rng = np.random.default_rng(7)
+    archs = [metagraph.sample(rng) for _ in range(12)]
+    scores = [synflow(a) for a in archs]
+    percentiles = [proxy.train(a, seed=s).accuracy for s, a in enumerate(archs)]
+    assert all(0.0 <= p <= 1.0 for p in percentiles)
+    assert np.array_equal(np.argsort(scores, kind="stable"), np.argsort(percentiles, kind="stable"))
+    assert len(set(percentiles)) > 3  # spread over the reference, not all 0 or 1
+    # A function of the architecture alone: another seed, another process's proxy, the same.
+    again = SynflowProxy(metagraph, SynflowRecipe(reference_size=30), None, 20)
+    assert [again.train(a, seed=99).accuracy for a in archs] == percentiles
+
+
+def search_into(output_dir, *overrides: str) -> dict:
+    from search import search
+
+    return search(compose_config("search", output_dir, [*SYNFLOW_SEARCH, *overrides])).to_dict()
+
+
+def test_a_synflow_search_killed_while_scoring_resumes_exactly(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(GramSearch, "finish", lambda self: None)  # plots: most of a tiny search
+    whole = search_into(tmp_path / "whole")
+    scored = []
+    score = SynflowProxy.train
+
+    def killed_at_the_third(self, *args, **kwargs):
+        scored.append(args)
+        if len(scored) == 3:
+            raise Killed
+        return score(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SynflowProxy, "train", killed_at_the_third)
+        with pytest.raises(Killed):
+            search_into(tmp_path / "killed")
+    assert search_into(tmp_path / "new", f"search.resume={tmp_path / 'killed'}") == whole
+
+
+def test_a_bad_reference_size_fails_in_one_line_naming_the_field(tmp_path, capsys) -> None:
+    from search import search
+
+    cfg = compose_config("search", tmp_path / "run", [*SYNFLOW_SEARCH, "proxy.reference_size=0"])
+    with pytest.raises(SystemExit), one_line_errors():
+        search(cfg)
+    assert capsys.readouterr().err.startswith("error: proxy.reference_size: ")
+    assert not (tmp_path / "run" / "metagraph.json").exists()
