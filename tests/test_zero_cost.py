@@ -68,11 +68,20 @@ def test_a_synflow_search_killed_while_scoring_resumes_exactly(tmp_path, monkeyp
     assert search_into(tmp_path / "new", f"search.resume={tmp_path / 'killed'}") == whole
 
 
-def test_a_bad_reference_size_fails_in_one_line_naming_the_field(tmp_path, capsys) -> None:
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("proxy.reference_size=0", "proxy.reference_size"),
+        ("debug=search", "proxy.train_size"),  # the training proxies' sizes, no use to synflow
+    ],
+)
+def test_bad_synflow_settings_fail_in_one_line_naming_the_field(
+    tmp_path, capsys, override, field
+) -> None:
     from search import search
 
-    cfg = compose_config("search", tmp_path / "run", [*SYNFLOW_SEARCH, "proxy.reference_size=0"])
+    cfg = compose_config("search", tmp_path / "run", [*SYNFLOW_SEARCH, override])
     with pytest.raises(SystemExit), one_line_errors():
         search(cfg)
-    assert capsys.readouterr().err.startswith("error: proxy.reference_size: ")
+    assert capsys.readouterr().err.startswith(f"error: {field}: ")
     assert not (tmp_path / "run" / "metagraph.json").exists()

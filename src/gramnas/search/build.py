@@ -8,17 +8,19 @@ builds here times the search that ``src/search.py`` would run, not a copy of it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from gramnas.errors import GramError
+from gramnas.errors import GramError, field_error
 from gramnas.latency import LatencyBackend
 from gramnas.metagraph import MetaGraph
 from gramnas.sampling import SamplerSettings
@@ -76,7 +78,7 @@ def build_search(cfg: DictConfig, resume_dir: Path | None = None) -> SearchParts
     datamodule = instantiate(cfg.data)
     metagraph = load_or_create_metagraph(cfg, datamodule, resume_dir)
     run_dir = resume_dir or Path(cfg.paths.output_dir)  # as src/search.py chooses it
-    proxy = build_proxy(instantiate(cfg.proxy), datamodule, metagraph, settings, run_dir)
+    proxy = build_proxy(instantiate_recipe(cfg.proxy), datamodule, metagraph, settings, run_dir)
     update = instantiate(cfg.callbacks.metagraph_update)(
         metagraph=metagraph, reward=instantiate(cfg.reward), advantage=instantiate(cfg.advantage)
     )
@@ -91,6 +93,25 @@ def build_search(cfg: DictConfig, resume_dir: Path | None = None) -> SearchParts
         settings,
         cfg.executor,
     )
+
+
+def instantiate_recipe(proxy: DictConfig) -> Any:
+    """``cfg.proxy``'s recipe; a setting that recipe lacks fails in one line naming it.
+
+    ``debug=search`` sets the training proxies' sizes, which ``proxy=synflow`` has no use for.
+    """
+    try:
+        return instantiate(proxy)
+    except InstantiationException as exc:
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if unknown is None:
+            raise
+        raise field_error(
+            f"proxy.{unknown[1]}",
+            f"{proxy._target_.rsplit('.', 1)[-1]} has no such setting",
+            "remove it (debug=search sets it for the proxies that train; proxy=synflow is fast"
+            " without it)",
+        ) from None
 
 
 def build_proxy(
