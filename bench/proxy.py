@@ -16,7 +16,7 @@ Proxies, on 500 further training images for validation and up to 2,000 for
 training, all disjoint from the ground-truth images:
 
 * ``ProxyTrainer`` settings (the search's own training path, channels_last):
-  the paper's (``+experiment=cifar10``: 500 images, 5 epochs, batch 64, lr 0.01,
+  the paper's (``+experiment=cifar10_paper``: 500 images, 5 epochs, batch 64, lr 0.01,
   two seeds, also averaged), ``conf/proxy`` default (500 images, 3 epochs,
   lr 0.05), 1,000 images x 3 epochs and 2,000 images x 2 epochs at lr 0.05;
 * zero-cost scores at initialisation: NASWOT (Mellor et al. 2021: log|det K|

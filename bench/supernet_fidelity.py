@@ -164,7 +164,10 @@ def report(
             f"| {r['name']} | {r['depth']} | {int(r['macs']) / 1e6:.2f} | {float(r['val_top1']):.2f}"
             f" | {100 * float(r['supernet']):.1f}"
             f" | {'-' if paper is None else f'{100 * paper:.1f}'}"
-            f" | {r.get('synflow', '-')} | {r.get('log_params', '-')} |"
+            + "".join(
+                f" | {float(r[k]):.2f}" if k in r else " | -" for k in ("synflow", "log_params")
+            )
+            + " |"
         )
     complete = [r for r in rows if all(k in r for k in COMPARED if k != "paper_mean")]
     if len(complete) >= 3:
