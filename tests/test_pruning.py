@@ -20,7 +20,7 @@ from gramnas import (
 )
 from gramnas.counting import format_mac_share, mac_share_by_resolution
 from gramnas.metagraph import edge_ids
-from gramnas.pruning import edge_effects, prune_scores
+from gramnas.pruning import edge_effects, edges_within_budget, level_budget, prune_scores
 
 LEVELS = np.linspace(0, 1, 21)
 
@@ -126,6 +126,42 @@ def test_path_scores_keep_the_chain_and_cut_the_branch():
     assert derive(metagraph, 0.7).dags[0].edges == ((0, 1), (1, 2), (2, 3))
     assert derive(metagraph, 0.4).dags[0].edges == ((0, 1), (1, 2), (1, 3), (2, 3))
     assert derive(metagraph, 1.0).dags[0].depth == 3  # the best path survives every level
+
+
+def test_budget_mode_cuts_what_does_not_pay_for_its_macs():
+    space = SearchSpace(hierarchies=1, dags_per_hierarchy=1, nodes=4, input_size=8)
+    ops = [["input", "conv1x1_32", "conv3x3_32", "conv1x1_64"]]
+    metagraph = MetaGraph(space=space, ops=ops, weights=np.full((1, 6), 1 / 6))
+    for _ in range(2):
+        metagraph.reinforce(four_node_dag((0, 1), (1, 2), (2, 3)), 1.0)
+        metagraph.reinforce(four_node_dag((0, 1), (1, 2)), 1.0)
+    metagraph.reinforce(four_node_dag((0, 1), (1, 3)), 0.3)
+    # effects: (0,1) 0.43, (1,2) 0.44, (2,3) 0.29, (1,3) 0.05; 8x8 positions, 3 input channels:
+    # edge MACs (0,1) 6,144, (1,2) 589,824, (1,3) and (2,3) 131,072 each.
+    everything, chain, first = ((0, 1), (1, 2), (1, 3), (2, 3)), ((0, 1), (1, 2), (2, 3)), ((0, 1),)
+    sizes = {edges: count_macs(four_node_dag(*edges)) for edges in (everything, chain, first)}
+    assert sizes == {everything: 858_752, chain: 727_680, first: 6_464}
+    assert level_budget(0.9) == 2**20 and level_budget(0.94) == 794_672
+    assert derive(metagraph, 0.9, mode="budget").dags[0].edges == everything
+    # 0.05 of effect is not worth 131k MACs: the branch goes, the chain stays
+    assert derive(metagraph, 0.94, mode="budget").dags[0].edges == chain
+    # below the chain's size, the 590k-MAC 3x3 is priced out and 2-3 loses its source
+    assert derive(metagraph, 1.0, mode="budget").dags[0].edges == first
+    assert edges_within_budget(metagraph, 1).any()  # nothing fits: still the best single edge
+
+
+def test_budget_mode_family_fits_its_budgets_and_keeps_every_hierarchy(trained_metagraph):
+    levels = (0.3, 0.4, 0.5, 0.65, 0.8)
+    family = profile_levels(trained_metagraph, levels, mode="budget", input_shape=(3, 16, 16))
+    macs = [p.macs for p in family]
+    assert macs == sorted(macs, reverse=True) and len(set(macs)) == len(macs)
+    for p in family:
+        assert p.macs <= level_budget(p.level) or p.level == 0.8
+        for h in range(p.architecture.hierarchies):
+            assert not all(d.is_identity for d in p.architecture.hierarchy_dags(h))
+    # up-scaling comes after the cut: the same structure, wider
+    wide = derive(trained_metagraph, 0.5, 1.5, mode="budget", input_shape=(3, 16, 16))
+    assert edge_set(wide) == edge_set(family[2].architecture) and count_macs(wide) > macs[2]
 
 
 def test_effect_scores_rank_untried_edges_below_paying_ones():

@@ -19,10 +19,21 @@ Four scores:
 - ``strength``: the paper's w_e / max(w). Latency penalises every tried edge,
   so it ranks never-tried edges above tried ones (docs/search-dynamics.md).
 - ``probability``: the inclusion probability pi_e.
+
+``budget`` is not a threshold: level L allows ``2^(29 - 10 L)`` MACs at
+up-scale 1 (537 M at level 0, halved every 0.1: 67 / 34 / 17 / 5.9 M at
+0.3 / 0.4 / 0.5 / 0.65), and the network kept is the one that the search's
+evidence pays for at that size. Each edge is charged a price per MAC; an
+edge stays if some path from its DAG input through it gains more effect than
+it costs, and each hierarchy keeps its best path. The price is the smallest
+that brings the network within the budget. The threshold scores keep what
+the search found paying whatever it costs, which after a long search is
+most of the meta-graph (docs/search.md, "Deriving within a budget").
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,11 +43,13 @@ from gramnas.architecture import Architecture
 from gramnas.counting import count_macs, count_params, format_mac_share, mac_share_by_resolution
 from gramnas.errors import GramError, field_error, is_finite_number
 from gramnas.metagraph import MetaGraph, edge_endpoints, reachable_edges
+from gramnas.space import SearchSpace, parse_operation
 
-PRUNE_MODES = ("path", "effect", "strength", "probability")
+PRUNE_MODES = ("path", "budget", "effect", "strength", "probability")
 DEFAULT_MODE = "path"
 EFFECT_PRIOR = 5.0  # pseudo-observations of advantage 0 per edge
 DEFAULT_LEVELS = tuple(round(x, 2) for x in np.linspace(0.0, 1.0, 101))
+BUDGET_AT_LEVEL_0 = 2**29  # mode "budget": the MACs level 0 allows; every 0.1 of level halves them
 
 
 def derive(
@@ -67,8 +80,12 @@ def derive(
         raise field_error(
             "max_channels", f"must be a positive integer or null, got {max_channels!r}"
         )
-    kept = reachable_edges(prune_scores(metagraph, mode) >= level, metagraph.space.nodes)
-    return metagraph.to_architecture(kept, upscale, max_channels, input_shape, num_classes, stem)
+    adapt = {"input_shape": input_shape, "num_classes": num_classes, "stem": stem}
+    if mode == "budget":
+        kept = edges_within_budget(metagraph, level_budget(level), **adapt)
+    else:
+        kept = reachable_edges(prune_scores(metagraph, mode) >= level, metagraph.space.nodes)
+    return metagraph.to_architecture(kept, upscale, max_channels, **adapt)
 
 
 def prune_scores(metagraph: MetaGraph, mode: str = DEFAULT_MODE) -> np.ndarray:
@@ -86,6 +103,94 @@ def prune_scores(metagraph: MetaGraph, mode: str = DEFAULT_MODE) -> np.ndarray:
     raise field_error("prune.mode", f"unknown mode {mode!r}", f"choose one of {PRUNE_MODES}")
 
 
+def level_budget(level: float) -> int:
+    """Mode ``budget``: the MACs that ``level`` allows at up-scale 1."""
+    return round(BUDGET_AT_LEVEL_0 * 2.0 ** (-10.0 * level))
+
+
+def edges_within_budget(
+    metagraph: MetaGraph, macs: int, **adapt: tuple[int, ...] | int | None
+) -> np.ndarray:
+    """The edges worth their MACs at the smallest price that fits ``macs`` (at up-scale 1).
+
+    ``adapt`` (input shape, classes, stem) is the data the MACs are counted
+    for. The price is found by doubling, then by bisection on its logarithm;
+    when no price fits, the result is the smallest network the meta-graph
+    gives (each hierarchy's best single edge, or none).
+    """
+    values = edge_effects(metagraph) if metagraph.tried.any() else metagraph.strengths()
+    prices = edge_macs(metagraph) / 1e6
+
+    def kept_at(price: float) -> tuple[np.ndarray, int]:
+        kept = priced_edges(metagraph.space, values, prices, price)
+        return kept, count_macs(metagraph.to_architecture(kept, **adapt))  # type: ignore[arg-type]
+
+    kept, size = kept_at(0.0)
+    if size <= macs:
+        return kept
+    low, high = 0.0, 1e-3
+    while (fit := kept_at(high))[1] > macs and high < 1e12:
+        low, high = high, high * 2
+    for _ in range(24):
+        middle = math.sqrt(low * high) if low > 0 else high / 2
+        if (trial := kept_at(middle))[1] <= macs:
+            high, fit = middle, trial
+        else:
+            low = middle
+    return fit[0]
+
+
+def priced_edges(
+    space: SearchSpace, values: np.ndarray, prices: np.ndarray, price: float
+) -> np.ndarray:
+    """The edges that pay for themselves at ``price`` per MMAC, and each hierarchy's best path.
+
+    Over the edges of positive value, an edge stays if its gain (value less
+    price times MMACs) with the best path onward from it is positive: a
+    branch that costs more than it adds is cut, a costly edge that opens a
+    paying chain is kept. Edges whose source is no longer reached drop out.
+    """
+    src, dst = edge_endpoints(space.nodes)
+    gains = values - price * prices
+    allowed = values > 0
+    into, onward = longest_paths(gains, allowed, space.nodes)
+    pays = allowed & (gains + onward[:, dst] > 0)
+    through = into[:, src] + np.where(allowed, gains, -np.inf) + onward[:, dst]
+    best = through.reshape(space.hierarchies, -1).max(axis=1)
+    best = np.repeat(best, space.dags_per_hierarchy)[:, None]
+    on_best = np.isfinite(best) & np.isclose(through, best, rtol=0, atol=1e-12)
+    return reachable_edges(pays | on_best, space.nodes)
+
+
+def edge_macs(metagraph: MetaGraph) -> np.ndarray:
+    """The ``(K, E)`` MACs of each edge's convolution (a node convolves each input apart, eq. 4).
+
+    A DAG's input width depends on what the previous hierarchy keeps; it is
+    taken as the stem's output in the first hierarchy and as one median node
+    per DAG in the others. This is a price, not a count: budgets are checked
+    with :func:`count_macs`.
+    """
+    space = metagraph.space
+    src, dst = edge_endpoints(space.nodes)
+    size = space.input_size // 2 ** len(space.stem)
+    first_input = space.stem[-1] if space.stem else space.in_channels
+    costs = np.zeros(metagraph.weights.shape)
+    for k, ops in enumerate(metagraph.ops):
+        hierarchy = k // space.dags_per_hierarchy
+        convs = [parse_operation(op) for op in ops[1:]]
+        channels = np.array([0] + [op.channels for op in convs])
+        kernels = np.array([1] + [op.kernel for op in convs])
+        dag_input = (
+            first_input
+            if hierarchy == 0
+            else space.dags_per_hierarchy * int(np.median(channels[1:]))
+        )
+        width = np.where(src == 0, dag_input, channels[src])
+        positions = (size // space.pool_size**hierarchy) ** 2
+        costs[k] = kernels[dst] ** 2 * width * channels[dst] * positions
+    return costs
+
+
 def edge_effects(metagraph: MetaGraph, prior: float = EFFECT_PRIOR) -> np.ndarray:
     """Shrunk mean advantage of the sampled networks that held each edge (0 if never tried)."""
     return metagraph.advantage_sum / (metagraph.tried + prior)
@@ -101,31 +206,51 @@ def relative_effects(metagraph: MetaGraph) -> np.ndarray:
 def path_scores(metagraph: MetaGraph) -> np.ndarray:
     """Each paying edge's best path sum through it, relative to the best path of its hierarchy.
 
-    Longest paths in a DAG by dynamic programming over the paying edges only:
-    ``into[j]`` is the best sum of a path from node 0 to j, ``onward[j]`` the
-    best sum of a path from j (0: stop at j). Edges that do not pay, or whose
-    hierarchy has no paying path, score 0.
+    Edges that do not pay, or whose hierarchy has no paying path, score 0.
     """
     space = metagraph.space
-    n, k = space.nodes, space.num_dags
-    src, dst = edge_endpoints(n)
     effects = edge_effects(metagraph)
-    gain = np.full((k, n, n), -np.inf)
-    gain[:, src, dst] = np.where(effects > 0, effects, -np.inf)
-    into = np.full((k, n), -np.inf)
-    into[:, 0] = 0.0
-    for j in range(1, n):
-        into[:, j] = (into[:, :j] + gain[:, :j, j]).max(axis=1)
-    onward = np.zeros((k, n))
-    for i in range(n - 2, -1, -1):
-        onward[:, i] = np.maximum(0.0, (gain[:, i, i + 1 :] + onward[:, i + 1 :]).max(axis=1))
-    through = into[:, src] + gain[:, src, dst] + onward[:, dst]  # -inf: no paying path
+    through = best_path_through(effects, effects > 0, space.nodes)
     best = through.max(axis=1).reshape(space.hierarchies, -1).max(axis=1)
     best = np.repeat(best, space.dags_per_hierarchy)[:, None]
     with np.errstate(invalid="ignore"):
         scores = np.where(np.isfinite(through) & (best > 0), through / best, 0.0)
     # The same path summed in another order may differ in the last bit: it is still the best.
     return np.where(np.isclose(scores, 1.0, rtol=0, atol=1e-12), 1.0, scores)
+
+
+def best_path_through(gains: np.ndarray, allowed: np.ndarray, nodes: int) -> np.ndarray:
+    """The ``(K, E)`` largest sum of ``gains`` along a path from node 0 that holds each edge.
+
+    Paths run over ``allowed`` edges only (the others score -inf) and may stop
+    anywhere after the edge.
+    """
+    src, dst = edge_endpoints(nodes)
+    into, onward = longest_paths(gains, allowed, nodes)
+    return into[:, src] + np.where(allowed, gains, -np.inf) + onward[:, dst]
+
+
+def longest_paths(
+    gains: np.ndarray, allowed: np.ndarray, nodes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per DAG and node, the best sum of ``gains`` into it from node 0 and onward from it.
+
+    Dynamic programming over the ``allowed`` edges of each DAG: ``into[j]`` is
+    the best sum of a path from node 0 to j (-inf: none), ``onward[j]`` the
+    best sum of a path from j, which may stop at once (so it is at least 0).
+    """
+    k = gains.shape[0]
+    src, dst = edge_endpoints(nodes)
+    gain = np.full((k, nodes, nodes), -np.inf)
+    gain[:, src, dst] = np.where(allowed, gains, -np.inf)
+    into = np.full((k, nodes), -np.inf)
+    into[:, 0] = 0.0
+    for j in range(1, nodes):
+        into[:, j] = (into[:, :j] + gain[:, :j, j]).max(axis=1)
+    onward = np.zeros((k, nodes))
+    for i in range(nodes - 2, -1, -1):
+        onward[:, i] = np.maximum(0.0, (gain[:, i, i + 1 :] + onward[:, i + 1 :]).max(axis=1))
+    return into, onward
 
 
 @dataclass(frozen=True)
