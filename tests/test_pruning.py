@@ -20,7 +20,13 @@ from gramnas import (
 )
 from gramnas.counting import format_mac_share, mac_share_by_resolution
 from gramnas.metagraph import edge_ids
-from gramnas.pruning import edge_effects, edges_within_budget, level_budget, prune_scores
+from gramnas.pruning import (
+    edge_effects,
+    edges_within_budget,
+    level_budget,
+    macs_up_to,
+    prune_scores,
+)
 
 LEVELS = np.linspace(0, 1, 21)
 
@@ -148,6 +154,23 @@ def test_budget_mode_cuts_what_does_not_pay_for_its_macs():
     # below the chain's size, the 590k-MAC 3x3 is priced out and 2-3 loses its source
     assert derive(metagraph, 1.0, mode="budget").dags[0].edges == first
     assert edges_within_budget(metagraph, 1).any()  # nothing fits: still the best single edge
+
+
+def test_budget_mode_gives_each_hierarchy_its_part_and_passes_on_the_rest():
+    # Every edge equally good: the first hierarchy alone could spend the whole budget.
+    space = SearchSpace(hierarchies=3, dags_per_hierarchy=1, nodes=8, input_size=16)
+    ops = [["input", *["conv3x3_32", "conv1x1_64", "conv3x3_64"] * 2, "conv1x1_32"]] * 3
+    weights = np.full((3, space.num_edges), 1 / space.num_edges)
+    tried = np.full((3, space.num_edges), 10)
+    metagraph = MetaGraph(
+        space=space, ops=ops, weights=weights, tried=tried, advantage_sum=tried * 0.5
+    )
+    assert count_macs(derive(metagraph, 0.0, mode="budget")) == 98_148_672  # everything fits
+    budget = level_budget(0.7)
+    arch = derive(metagraph, 0.7, mode="budget")
+    first, second = macs_up_to(arch, 0), macs_up_to(arch, 1)
+    assert 0 < first <= budget / 3  # its third, less what its width costs the next hierarchy
+    assert second - first <= (budget - first) / 2 < count_macs(arch) - second <= budget - second
 
 
 def test_budget_mode_family_fits_its_budgets_and_keeps_every_hierarchy(trained_metagraph):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import SYNTHETIC, Killed, compose_config
-from gramnas import MetaGraph, preset_space
+from gramnas import MetaGraph, count_macs, preset_space
 from gramnas.cli import one_line_errors
 from gramnas.search.runner import GramSearch
 from gramnas.training.zero_cost import SynflowProxy, SynflowRecipe, synflow
@@ -41,6 +41,27 @@ def test_the_percentile_ranks_candidates_as_synflow_does() -> None:
     # A function of the architecture alone: another seed, another process's proxy, the same.
     again = SynflowProxy(metagraph, SynflowRecipe(reference_size=30), None, 20)
     assert [again.train(a, seed=99).accuracy for a in archs] == percentiles
+
+
+def test_at_equal_macs_the_percentile_ranks_residuals_of_synflow_on_log_macs() -> None:
+    metagraph = tiny_metagraph()
+    proxy = SynflowProxy(metagraph, SynflowRecipe(30, at_equal_macs=True), None, 20)
+    rng = np.random.default_rng(7)
+    archs = [metagraph.sample(rng) for _ in range(12)]
+    percentiles = [proxy.train(a, seed=0).accuracy for a in archs]
+    # the line is the least-squares fit through the reference, refitted here from its draws
+    draws = [
+        proxy.metagraph.sample(np.random.default_rng([metagraph.seed, i, 3]), None, 20)
+        for i in range(30)
+    ]
+    log_macs = np.log([count_macs(a) for a in draws])
+    slope, intercept = np.polyfit(log_macs, [synflow(a) for a in draws], 1)
+    assert slope > 0  # bigger networks score higher: what the residual takes out
+    residuals = [synflow(a) - intercept - slope * np.log(count_macs(a)) for a in archs]
+    by_residual = np.array(percentiles)[np.argsort(residuals)]
+    assert np.all(np.diff(by_residual) >= 0) and len(set(percentiles)) > 3
+    plain = SynflowProxy(metagraph, SynflowRecipe(30), None, 20)
+    assert percentiles != [plain.train(a, seed=0).accuracy for a in archs]
 
 
 def search_into(output_dir, *overrides: str) -> dict:

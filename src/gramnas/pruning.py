@@ -24,9 +24,9 @@ Four scores:
 up-scale 1 (537 M at level 0, halved every 0.1: 67 / 34 / 17 / 5.9 M at
 0.3 / 0.4 / 0.5 / 0.65), and the network kept is the one that the search's
 evidence pays for at that size. Each edge is charged a price per MAC; an
-edge stays if some path from its DAG input through it gains more effect than
-it costs, and each hierarchy keeps its best path. The price is the smallest
-that brings the network within the budget. The threshold scores keep what
+edge stays if it and the best path onward from it gain more effect than they
+cost, and each hierarchy keeps its best path. The budget is shared evenly
+between the hierarchies, each priced to fit its part. The threshold scores keep what
 the search found paying whatever it costs, which after a long search is
 most of the meta-graph (docs/search.md, "Deriving within a budget").
 """
@@ -34,13 +34,19 @@ most of the meta-graph (docs/search.md, "Deriving within a budget").
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from gramnas.architecture import Architecture
-from gramnas.counting import count_macs, count_params, format_mac_share, mac_share_by_resolution
+from gramnas.counting import (
+    count_macs,
+    count_params,
+    format_mac_share,
+    mac_share_by_resolution,
+    piece_macs,
+)
 from gramnas.errors import GramError, field_error, is_finite_number
 from gramnas.metagraph import MetaGraph, edge_endpoints, reachable_edges
 from gramnas.space import SearchSpace, parse_operation
@@ -50,6 +56,7 @@ DEFAULT_MODE = "path"
 EFFECT_PRIOR = 5.0  # pseudo-observations of advantage 0 per edge
 DEFAULT_LEVELS = tuple(round(x, 2) for x in np.linspace(0.0, 1.0, 101))
 BUDGET_AT_LEVEL_0 = 2**29  # mode "budget": the MACs level 0 allows; every 0.1 of level halves them
+UNAFFORDABLE = 1e12  # a price per MMAC at which no edge pays: each hierarchy keeps its best edge
 
 
 def derive(
@@ -111,39 +118,86 @@ def level_budget(level: float) -> int:
 def edges_within_budget(
     metagraph: MetaGraph, macs: int, **adapt: tuple[int, ...] | int | None
 ) -> np.ndarray:
-    """The edges worth their MACs at the smallest price that fits ``macs`` (at up-scale 1).
+    """The edges worth their MACs, hierarchy by hierarchy, at prices that fit ``macs`` (at up-scale 1).
 
     ``adapt`` (input shape, classes, stem) is the data the MACs are counted
-    for. The price is found by doubling, then by bisection on its logarithm;
-    when no price fits, the result is the smallest network the meta-graph
-    gives (each hierarchy's best single edge, or none).
+    for. The budget is shared evenly between the hierarchies, in order: each
+    gets an equal part of what the stem and the hierarchies before it left,
+    and its price is the one that brings the whole network, with the later
+    hierarchies at their smallest, within the budget less the parts still
+    to give (so a wide output pays for what it costs the next hierarchy).
+    One price for the whole network would buy mostly low-resolution edges, a
+    sixteenth of the MACs of 16x16 ones for the same evidence (docs/search.md,
+    "Deriving within a budget"). A hierarchy that cannot fit keeps its best
+    single edge.
     """
+    space = metagraph.space
     values = edge_effects(metagraph) if metagraph.tried.any() else metagraph.strengths()
-    prices = edge_macs(metagraph) / 1e6
+    costs = edge_macs(metagraph) / 1e6
+    price = np.full((space.num_dags, 1), UNAFFORDABLE)  # not chosen yet: the best edge only
 
-    def kept_at(price: float) -> tuple[np.ndarray, int]:
-        kept = priced_edges(metagraph.space, values, prices, price)
-        return kept, count_macs(metagraph.to_architecture(kept, **adapt))  # type: ignore[arg-type]
+    def network(prices: np.ndarray) -> tuple[np.ndarray, Architecture]:
+        kept = priced_edges(space, values, costs, prices)
+        return kept, metagraph.to_architecture(kept, **adapt)  # type: ignore[arg-type]
 
-    kept, size = kept_at(0.0)
-    if size <= macs:
-        return kept
+    kept, arch = network(price)
+    spent = macs_up_to(arch, -1)  # the stem
+    for h in range(space.hierarchies):
+        rows = slice(h * space.dags_per_hierarchy, (h + 1) * space.dags_per_hierarchy)
+        later = space.hierarchies - 1 - h
+        allowance = macs - later * (macs - spent) / (later + 1)
+
+        def size_at(trial: float, rows: slice = rows) -> int:
+            price[rows] = trial
+            return count_macs(network(price)[1])
+
+        chosen = price_that_fits(size_at, allowance)
+        price[rows] = UNAFFORDABLE if chosen is None else chosen
+        kept, arch = network(price)
+        spent = macs_up_to(arch, h)
+    return kept
+
+
+def price_that_fits(size_at: Callable[[float], int], allowance: float) -> float | None:
+    """The price whose cut is the largest within ``allowance`` among those tried (None: none fits).
+
+    Doubling from 0.001, then 24 steps of bisection on the logarithm; MACs need
+    not fall with every rise in price, so every fit is compared.
+    """
+    best: tuple[int, float] | None = None
+
+    def fits(trial: float) -> bool:
+        nonlocal best
+        size = size_at(trial)
+        if size <= allowance and (best is None or size > best[0]):
+            best = (size, trial)
+        return size <= allowance
+
+    if fits(0.0):
+        return 0.0
     low, high = 0.0, 1e-3
-    while (fit := kept_at(high))[1] > macs and high < 1e12:
+    while not fits(high) and high < UNAFFORDABLE:
         low, high = high, high * 2
     for _ in range(24):
         middle = math.sqrt(low * high) if low > 0 else high / 2
-        if (trial := kept_at(middle))[1] <= macs:
-            high, fit = middle, trial
-        else:
-            low = middle
-    return fit[0]
+        low, high = (low, middle) if fits(middle) else (middle, high)
+    return None if best is None else best[1]
+
+
+def macs_up_to(arch: Architecture, hierarchy: int) -> int:
+    """MACs of the stem and hierarchies 0..``hierarchy`` (-1: the stem alone)."""
+    return sum(
+        piece_macs(piece)
+        for piece in arch.pieces
+        if piece.name.startswith("stem.")
+        or (piece.name[0].isdigit() and int(piece.name.split(".")[0]) <= hierarchy)
+    )
 
 
 def priced_edges(
-    space: SearchSpace, values: np.ndarray, prices: np.ndarray, price: float
+    space: SearchSpace, values: np.ndarray, costs: np.ndarray, price: float | np.ndarray
 ) -> np.ndarray:
-    """The edges that pay for themselves at ``price`` per MMAC, and each hierarchy's best path.
+    """The edges that pay for themselves at ``price`` per MMAC (one, or one per DAG), and each hierarchy's best path.
 
     Over the edges of positive value, an edge stays if its gain (value less
     price times MMACs) with the best path onward from it is positive: a
@@ -151,7 +205,7 @@ def priced_edges(
     paying chain is kept. Edges whose source is no longer reached drop out.
     """
     src, dst = edge_endpoints(space.nodes)
-    gains = values - price * prices
+    gains = values - price * costs
     allowed = values > 0
     into, onward = longest_paths(gains, allowed, space.nodes)
     pays = allowed & (gains + onward[:, dst] > 0)

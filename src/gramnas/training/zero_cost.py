@@ -13,6 +13,13 @@ score's percentile among ``reference_size`` networks that the meta-graph draws
 at the search's start (its sampler and MACs cap, uniform edge weights, seeded
 by the search): a number in [0, 1] that ranks candidates exactly as synflow
 does and that a resumed search recomputes identically.
+
+synflow grows with size, so a search rewarded by it learns that more edges
+pay (docs/search.md, "Deriving within a budget"). With ``at_equal_macs`` the
+percentile is of the score's residual after a least-squares line of synflow
+on log MACs through the reference draws: it ranks a candidate against
+networks of its own size, and size is left to the reward's MACs term and to
+the budget that derives the SwiftNet.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 
 from gramnas.architecture import Architecture
-from gramnas.errors import require_int
+from gramnas.counting import count_macs
+from gramnas.errors import field_error, require_int
 from gramnas.metagraph import MetaGraph
 from gramnas.model import build_model
 from gramnas.training.proxy import Proxy, ProxyRun
@@ -58,12 +66,19 @@ def synflow(arch: Architecture) -> float:
 
 @dataclass
 class SynflowRecipe:
-    """How many reference networks the percentile is taken over (``conf/proxy/synflow.yaml``)."""
+    """How many reference networks the percentile is taken over, and whether at equal MACs (``conf/proxy/synflow.yaml``)."""
 
     reference_size: int
+    at_equal_macs: bool = False
 
     def __post_init__(self) -> None:
         require_int("proxy.reference_size", self.reference_size, 1)
+        if not isinstance(self.at_equal_macs, bool):
+            raise field_error(
+                "proxy.at_equal_macs", f"must be true or false, got {self.at_equal_macs!r}"
+            )
+        if self.at_equal_macs:
+            require_int("proxy.reference_size", self.reference_size, 3)
 
 
 class SynflowProxy(Proxy):
@@ -82,7 +97,8 @@ class SynflowProxy(Proxy):
             metagraph, weights=uniform, tried=None, advantage_sum=None, update_state={}, iteration=0
         )
         self.recipe, self.max_macs, self.max_redraws = recipe, max_macs, max_redraws
-        self.reference: np.ndarray | None = None  # sorted synflow scores
+        self.reference: np.ndarray | None = None  # sorted scores (residuals at equal MACs)
+        self.line = (0.0, 0.0)  # synflow = intercept + slope * ln MACs, at equal MACs
 
     def prepare(self) -> None:
         """Score the reference draws (about 0.1 s each on one core at CIFAR-10 size)."""
@@ -96,7 +112,22 @@ class SynflowProxy(Proxy):
                 )
                 for i in range(self.recipe.reference_size)
             )
-            self.reference = np.sort([synflow(arch) for arch in draws])
+            archs = list(draws)
+            scores = np.array([synflow(arch) for arch in archs])
+            if self.recipe.at_equal_macs:
+                log_macs = np.log([count_macs(arch) for arch in archs])
+                slope, intercept = np.polyfit(log_macs, scores, 1)
+                self.line = (float(intercept), float(slope))
+                scores = scores - intercept - slope * log_macs
+            self.reference = np.sort(scores)
+
+    def score(self, arch: Architecture) -> float:
+        """synflow, less the reference line's value at the network's MACs when at equal MACs."""
+        score = synflow(arch)
+        if self.recipe.at_equal_macs:
+            intercept, slope = self.line
+            score -= intercept + slope * math.log(count_macs(arch))
+        return score
 
     def check_trainer(self) -> None:
         """No Trainer runs: nothing to check."""
@@ -105,7 +136,7 @@ class SynflowProxy(Proxy):
         self.prepare()  # a worker process scores its reference once
         assert self.reference is not None
         start = time.perf_counter()
-        score = synflow(arch)
+        score = self.score(arch)
         below = np.searchsorted(self.reference, score, side="left")
         not_above = np.searchsorted(self.reference, score, side="right")
         percentile = (below + not_above) / (2 * len(self.reference))  # ties count half
