@@ -175,7 +175,7 @@ def test_budget_mode_gives_each_hierarchy_its_part_and_passes_on_the_rest():
 
 def test_budget_mode_family_fits_its_budgets_and_keeps_every_hierarchy(trained_metagraph):
     levels = (0.3, 0.4, 0.5, 0.65, 0.8)
-    family = profile_levels(trained_metagraph, levels, mode="budget", input_shape=(3, 16, 16))
+    family = profile_levels(trained_metagraph, levels, mode="budget")
     macs = [p.macs for p in family]
     assert macs == sorted(macs, reverse=True) and len(set(macs)) == len(macs)
     for p in family:
@@ -183,8 +183,11 @@ def test_budget_mode_family_fits_its_budgets_and_keeps_every_hierarchy(trained_m
         for h in range(p.architecture.hierarchies):
             assert not all(d.is_identity for d in p.architecture.hierarchy_dags(h))
     # up-scaling comes after the cut: the same structure, wider
-    wide = derive(trained_metagraph, 0.5, 1.5, mode="budget", input_shape=(3, 16, 16))
+    wide = derive(trained_metagraph, 0.5, 1.5, mode="budget")
     assert edge_set(wide) == edge_set(family[2].architecture) and count_macs(wide) > macs[2]
+    # the budget counts on the meta-graph's own data: another dataset gets the same structure
+    digits = derive(trained_metagraph, 0.5, mode="budget", input_shape=(1, 28, 28), num_classes=4)
+    assert edge_set(digits) == edge_set(family[2].architecture)
 
 
 def test_effect_scores_rank_untried_edges_below_paying_ones():

@@ -87,12 +87,11 @@ def derive(
         raise field_error(
             "max_channels", f"must be a positive integer or null, got {max_channels!r}"
         )
-    adapt = {"input_shape": input_shape, "num_classes": num_classes, "stem": stem}
     if mode == "budget":
-        kept = edges_within_budget(metagraph, level_budget(level), **adapt)
+        kept = edges_within_budget(metagraph, level_budget(level))
     else:
         kept = reachable_edges(prune_scores(metagraph, mode) >= level, metagraph.space.nodes)
-    return metagraph.to_architecture(kept, upscale, max_channels, **adapt)
+    return metagraph.to_architecture(kept, upscale, max_channels, input_shape, num_classes, stem)
 
 
 def prune_scores(metagraph: MetaGraph, mode: str = DEFAULT_MODE) -> np.ndarray:
@@ -115,13 +114,12 @@ def level_budget(level: float) -> int:
     return round(BUDGET_AT_LEVEL_0 * 2.0 ** (-10.0 * level))
 
 
-def edges_within_budget(
-    metagraph: MetaGraph, macs: int, **adapt: tuple[int, ...] | int | None
-) -> np.ndarray:
-    """The edges worth their MACs, hierarchy by hierarchy, at prices that fit ``macs`` (at up-scale 1).
+def edges_within_budget(metagraph: MetaGraph, macs: int) -> np.ndarray:
+    """The edges worth their MACs, hierarchy by hierarchy, at prices that fit ``macs``.
 
-    ``adapt`` (input shape, classes, stem) is the data the MACs are counted
-    for. The budget is shared evenly between the hierarchies, in order: each
+    MACs are counted on the meta-graph's own data at up-scale 1, so a level
+    cuts the same structure for every dataset it is adapted to (paper section
+    4.2). The budget is shared evenly between the hierarchies, in order: each
     gets an equal part of what the stem and the hierarchies before it left,
     and its price is the one that brings the whole network, with the later
     hierarchies at their smallest, within the budget less the parts still
@@ -138,7 +136,7 @@ def edges_within_budget(
 
     def network(prices: np.ndarray) -> tuple[np.ndarray, Architecture]:
         kept = priced_edges(space, values, costs, prices)
-        return kept, metagraph.to_architecture(kept, **adapt)  # type: ignore[arg-type]
+        return kept, metagraph.to_architecture(kept)
 
     kept, arch = network(price)
     spent = macs_up_to(arch, -1)  # the stem
