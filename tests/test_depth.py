@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from gramnas import Architecture, Dag, Node
@@ -69,3 +71,20 @@ def test_every_default_named_swiftnet_is_at_least_six_layers_deep(level):
 
     model = create_model(f"swiftnet_{level:g}_1.0")
     assert model.architecture.depth >= 6
+
+
+def test_the_synflow_metagraph_cut_by_budget_is_a_swiftnet_family():
+    """Issue 22's family: four distinct, deep networks, 8x apart, the smallest within 6 MMAC."""
+    from gramnas.pruning import profile_levels
+    from gramnas.registry import load_metagraph
+
+    family = profile_levels(
+        load_metagraph("cifar10-synflow-seed0"), (0.3, 0.4, 0.5, 0.65), mode="budget"
+    )
+    macs = [p.macs for p in family]
+    assert all(a > b for a, b in itertools.pairwise(macs)) and macs[0] >= 8 * macs[-1]
+    assert macs[-1] <= 6_000_000
+    for p in family:
+        assert p.architecture.depth >= 6
+        for h in range(p.architecture.hierarchies):
+            assert not all(dag.is_identity for dag in p.architecture.hierarchy_dags(h))
