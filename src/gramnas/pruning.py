@@ -23,12 +23,13 @@ Four scores:
 ``budget`` is not a threshold: level L allows ``2^(29 - 10 L)`` MACs at
 up-scale 1 (537 M at level 0, halved every 0.1: 67 / 34 / 17 / 5.9 M at
 0.3 / 0.4 / 0.5 / 0.65), and the network kept is the one that the search's
-evidence pays for at that size. Each edge is charged a price per MAC; an
-edge stays if it and the best path onward from it gain more effect than they
-cost, and each hierarchy keeps its best path. The budget is shared evenly
-between the hierarchies, each priced to fit its part. The threshold scores keep what
-the search found paying whatever it costs, which after a long search is
-most of the meta-graph (docs/search.md, "Deriving within a budget").
+evidence pays for at that size. An edge is worth its effect for each MMAC
+it spends, and the MMAC has a price: an edge stays if it and the best path
+onward from it gain more than they cost, and each hierarchy keeps its best
+path. The budget is shared evenly between the hierarchies, each priced to
+fit its part. The threshold scores keep what the search found paying
+whatever it costs, which after a long search is most of the meta-graph
+(docs/search.md, "Deriving within a budget").
 """
 
 from __future__ import annotations
@@ -125,13 +126,16 @@ def edges_within_budget(metagraph: MetaGraph, macs: int) -> np.ndarray:
     hierarchies at their smallest, within the budget less the parts still
     to give (so a wide output pays for what it costs the next hierarchy).
     One price for the whole network would buy mostly low-resolution edges, a
-    sixteenth of the MACs of 16x16 ones for the same evidence (docs/search.md,
-    "Deriving within a budget"). A hierarchy that cannot fit keeps its best
-    single edge.
+    sixteenth of the MACs of 16x16 ones. An edge's value is its effect times
+    its MACs: valued by effect alone, a 1x1 edge is worth a 3x3 one at a
+    ninth of the cost, and the cut becomes a stack of 1x1 convs that trains
+    4.8 points worse (docs/search.md, "Deriving within a budget"). A
+    hierarchy that cannot fit keeps its best single edge.
     """
     space = metagraph.space
-    values = edge_effects(metagraph) if metagraph.tried.any() else metagraph.strengths()
+    evidence = edge_effects(metagraph) if metagraph.tried.any() else metagraph.strengths()
     costs = edge_macs(metagraph) / 1e6
+    values = evidence * costs  # an edge is worth its effect for each MMAC it spends
     price = np.full((space.num_dags, 1), UNAFFORDABLE)  # not chosen yet: the best edge only
 
     def network(prices: np.ndarray) -> tuple[np.ndarray, Architecture]:
