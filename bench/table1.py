@@ -50,16 +50,23 @@ BUDGETS = (
     Budget(
         "9 MMAC",
         9.3,
-        "swiftnet_synflow_seed0_0.59",
+        "synflow_seed0_budget_by_macs_0.59",
         ("random_paths_seed0_5", "random_paths_9mmac_1", "random_paths_9mmac_2"),
-        ("synflow_seed0_budget_0.59", "mobilenetv2_cifar_0.23", "ceiling_B", "hand_D_9mmac"),
+        (
+            "swiftnet_synflow_seed0_0.59",  # earlier versions of prune_mode=budget
+            "synflow_seed0_budget_0.59",
+            "swiftnet_synflow_eqmacs_seed0_0.59",  # the proxy.at_equal_macs search's cut
+            "mobilenetv2_cifar_0.23",
+            "ceiling_B",
+            "hand_D_9mmac",
+        ),
     ),
     Budget(
         "3 MMAC",
         3.5,
-        "swiftnet_synflow_seed0_0.74",
+        "synflow_seed0_budget_by_macs_0.74",
         ("random_paths_seed0_3", "random_paths_seed0_6", "random_paths_3mmac_1"),
-        ("hand_C_3mmac", "hand_E_3mmac_paperlayout"),
+        ("swiftnet_synflow_seed0_0.74", "hand_C_3mmac", "hand_E_3mmac_paperlayout"),
     ),
 )
 COLUMNS = (

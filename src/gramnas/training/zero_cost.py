@@ -4,7 +4,7 @@ synflow (Tanaka et al. 2020) is log sum(theta * dR/dtheta) over the conv and
 linear weights of the network whose parameters are replaced by their absolute
 values, R being the sum of its outputs on an all-ones input (float64,
 BatchNorm in eval mode). It needs no data. Against 30-epoch training it ranks
-CIFAR-10 SwiftNets as well as any proxy measured (docs/search.md, "Choosing
+CIFAR-10 SwiftNets about as well as any proxy measured (docs/search.md, "Choosing
 the proxy"), mostly through depth and width.
 
 The search's reward multiplies an accuracy by a MACs term, so a raw synflow
