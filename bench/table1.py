@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import statistics
 import sys
 from dataclasses import dataclass
@@ -146,13 +147,15 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(rows)
     paper = ", ".join(f"{acc}% at {mmac} MMAC" for mmac, acc in PAPER)
+    load = os.getloadavg()[0]  # latency under other work is an upper bound
     lines = [
         "# Table 1, rerun: searched SwiftNets at 30 epochs (issue 22)",
         "",
         "Test and validation top-1 after Table 1's recipe (recipe=cosine, 30 epochs, batch 128) on",
         "the offline CIFAR-10 JPEG copy (45,000 training images, 5,000 held out, 10,000 test), one",
         "thread of a 2-core AMD EPYC per training (assets/ground_truth/<network>/train.log).",
-        "ORT ms: ONNX Runtime median latency, batch 1, one thread, this CPU. Searched: the",
+        "ORT ms: ONNX Runtime median latency, batch 1, one thread, this CPU (1-minute load",
+        f"average {load:.1f} on {os.cpu_count()} cores when measured). Searched: the",
         "+experiment=cifar10 seed-0 meta-graph cut by prune_mode=budget; random: sub-networks",
         "of the same space drawn by its sampler from uniform weights (bench/draw_networks.py).",
         f"The paper's SwiftNet rows (longer training): {paper}.",
