@@ -183,8 +183,10 @@ def test_bad_image_folder(tmp_path, capsys, damage):
     assert ("0.png" if damage == "corrupt" else "c") in stderr
 
 
-OFFLINE = [  # experiment, dataset, unpacked copy, the data config that reads it, expected files
-    ("cifar10", "CIFAR-10", "cifar10-jpg", "imagefolder", "cifar-10-batches-py/"),
+# experiment, dataset, unpacked copy, the data config that reads it, expected files; the
+# CIFAR-10 experiment whose proxy trains (+experiment=cifar10's synflow reads no images)
+OFFLINE = [
+    ("cifar10_paper", "CIFAR-10", "cifar10-jpg", "imagefolder", "cifar-10-batches-py/"),
     ("mnist", "MNIST", "mnist-png", "mnist_png", "MNIST/raw/"),
 ]
 
