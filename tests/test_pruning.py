@@ -113,7 +113,8 @@ def test_effect_scores_by_hand():
     }
 
 
-def test_path_scores_keep_the_chain_and_cut_the_branch():
+def chain_and_branch() -> MetaGraph:
+    """One 4-node DAG whose chain 0-1-2-3 paid off, and whose branch 1-3 barely did."""
     space = SearchSpace(hierarchies=1, dags_per_hierarchy=1, nodes=4, input_size=8)
     ops = [["input", "conv1x1_32", "conv3x3_32", "conv1x1_64"]]
     metagraph = MetaGraph(space=space, ops=ops, weights=np.full((1, 6), 1 / 6))
@@ -121,6 +122,11 @@ def test_path_scores_keep_the_chain_and_cut_the_branch():
         metagraph.reinforce(four_node_dag((0, 1), (1, 2), (2, 3)), 1.0)
         metagraph.reinforce(four_node_dag((0, 1), (1, 2)), 1.0)
     metagraph.reinforce(four_node_dag((0, 1), (1, 3)), 0.3)
+    return metagraph
+
+
+def test_path_scores_keep_the_chain_and_cut_the_branch():
+    metagraph = chain_and_branch()
     # effects: (0,1) 4.3/10, (1,2) 4/9, (2,3) 2/7, (1,3) 0.3/6; the chain 0-1-2-3 is the best path
     chain = 4.3 / 10 + 4 / 9 + 2 / 7
     branch = (4.3 / 10 + 0.3 / 6) / chain  # 0-1-3, about 0.41
@@ -135,13 +141,7 @@ def test_path_scores_keep_the_chain_and_cut_the_branch():
 
 
 def test_budget_mode_cuts_what_does_not_pay_for_its_macs():
-    space = SearchSpace(hierarchies=1, dags_per_hierarchy=1, nodes=4, input_size=8)
-    ops = [["input", "conv1x1_32", "conv3x3_32", "conv1x1_64"]]
-    metagraph = MetaGraph(space=space, ops=ops, weights=np.full((1, 6), 1 / 6))
-    for _ in range(2):
-        metagraph.reinforce(four_node_dag((0, 1), (1, 2), (2, 3)), 1.0)
-        metagraph.reinforce(four_node_dag((0, 1), (1, 2)), 1.0)
-    metagraph.reinforce(four_node_dag((0, 1), (1, 3)), 0.3)
+    metagraph = chain_and_branch()
     # effects: (0,1) 0.43, (1,2) 0.44, (2,3) 0.29, (1,3) 0.05; 8x8 positions, 3 input channels:
     # edge MACs (0,1) 6,144, (1,2) 589,824, (1,3) and (2,3) 131,072 each.
     everything, chain, first = ((0, 1), (1, 2), (1, 3), (2, 3)), ((0, 1), (1, 2), (2, 3)), ((0, 1),)
