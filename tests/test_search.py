@@ -21,6 +21,7 @@ from gramnas.search import logs
 from gramnas.search.update import MetaGraphUpdate
 from gramnas.training.data import SyntheticDataModule
 from gramnas.training.proxy import ProxyTrainer
+from gramnas.training.zero_cost import SynflowRecipe, synflow
 
 
 def test_search_trains_every_candidate_and_learns(tmp_path):
@@ -162,7 +163,8 @@ def test_tensorboard_logger_writes_events(tmp_path):
     assert list((tmp_path / "tb" / "tensorboard").rglob("events.out.tfevents.*"))
 
 
-PAPER_LAYOUT = ("cifar10_paper", "cifar10_independent")  # no stem; the others inherit cifar10's
+# The paper's layout (no stem) and proxy; cifar10 is the deep setup (stem layout, synflow).
+PAPER_LAYOUT = ("cifar10_paper", "cifar10_independent", "mnist", "fashion_mnist", "svhn")
 
 
 @pytest.mark.parametrize(
@@ -173,11 +175,12 @@ def test_every_experiment_composes_and_instantiates(tmp_path, experiment):
     overrides = [f"+experiment={experiment}"] if experiment else []
     cfg = compose_config("search", tmp_path, overrides)
     if experiment:
-        assert (
-            cfg.search.iterations == 1000
-            and cfg.space.name == ("paper" if experiment in PAPER_LAYOUT else "paper_stem")
-            and cfg.proxy.train_size == 500
-        )
+        assert cfg.search.iterations == 1000
+        assert cfg.space.name == ("paper" if experiment in PAPER_LAYOUT else "paper_stem")
+        if experiment == "cifar10":
+            assert cfg.proxy._target_.endswith("SynflowRecipe") and cfg.proxy.reference_size == 200
+        else:
+            assert cfg.proxy.train_size == 500
         dataset = experiment.removesuffix("_paper").removesuffix("_independent").replace("_", "")
         assert dataset in cfg.data._target_.lower()
     if experiment == "cifar10_paper":
@@ -200,12 +203,16 @@ def test_every_experiment_composes_and_instantiates(tmp_path, experiment):
     MetaGraphUpdate(metagraph, instantiate(cfg.reward), instantiate(cfg.advantage))
     for logger in cfg.logger.values():
         instantiate(logger)
-    # fast_dev_run-style: one candidate of this space trained for one epoch on data of this shape
+    # fast_dev_run-style: one candidate of this space scored, or trained for one epoch on data
+    # of this shape
+    arch = metagraph.sample(np.random.default_rng(0), max_macs=20_000_000)
+    if isinstance(recipe, SynflowRecipe):
+        assert np.isfinite(synflow(arch))
+        return
     fake = SyntheticDataModule(
         datamodule.in_channels, datamodule.input_size, datamodule.num_classes, train_samples=48
     )
     recipe.epochs = 1
-    arch = metagraph.sample(np.random.default_rng(0), max_macs=20_000_000)
     run = ProxyTrainer(fake.proxy_data(32, 16, seed=0), recipe).train(arch, seed=0)
     assert 0.0 <= run.accuracy <= 1.0
 
