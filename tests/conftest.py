@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -94,6 +95,19 @@ def snapshot(run_dir: Path) -> dict[Path, bytes]:
 
 class Killed(BaseException):
     """A kill, as far as the code under test can tell: nothing catches it."""
+
+
+def kill_at_call(monkeypatch, owner: Any, name: str, n: int) -> None:
+    """The n-th call of ``owner.name`` raises :class:`Killed`; the calls before it run as usual."""
+    real = getattr(owner, name)
+    calls = itertools.count(1)
+
+    def call(*args, **kwargs):
+        if next(calls) == n:
+            raise Killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, call)
 
 
 def run_entry_point(script: str, *overrides: str, cwd: Path, env: dict[str, str] | None = None):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import DETERMINISTIC, ROOT, Killed, compose_config
+from conftest import DETERMINISTIC, ROOT, Killed, compose_config, kill_at_call
 from conftest import TINY as SEARCH_TINY
 from gramnas.errors import GramError
 from gramnas.metagraph import MetaGraph
@@ -92,17 +92,8 @@ def metrics_steps(run_dir: Path) -> list[int]:
 
 def test_the_lightning_log_survives_a_kill_and_continues_on_resume(tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
-    real_sample = MetaGraph.sample
-    samples = []
-
-    def killed_at_the_third(self, *args, **kwargs):
-        samples.append(1)
-        if len(samples) == 3:
-            raise Killed
-        return real_sample(self, *args, **kwargs)
-
     with monkeypatch.context() as patch:
-        patch.setattr(MetaGraph, "sample", killed_at_the_third)
+        kill_at_call(patch, MetaGraph, "sample", 3)
         with pytest.raises(Killed):
             run_search(run_dir, "logger=csv", "search.iterations=4")
     assert metrics_steps(run_dir) == [0, 1]  # every checkpointed iteration, none buffered away

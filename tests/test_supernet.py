@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SUPERNET_SEARCH, Killed, compose_config, search_into
+from conftest import SUPERNET_SEARCH, Killed, compose_config, kill_at_call, search_into
 from gramnas import GramError, MetaGraph, SearchSpace, preset_space
 from gramnas.cli import one_line_errors
 from gramnas.search.runner import GramSearch
@@ -193,15 +193,8 @@ def test_a_supernet_search_killed_anywhere_resumes_exactly(tmp_path, monkeypatch
     assert search_into(tmp_path / "new", f"search.resume={tmp_path / 'killed'}") == whole
 
     # killed while it scores the third candidate: the resume loads the supernet, never retrains it
-    scored = []
-    score = SupernetProxy.train
-
-    def killed_at_the_third(self, *args):
-        scored.append(args)
-        return killed() if len(scored) == 3 else score(self, *args)
-
     with monkeypatch.context() as patch:
-        patch.setattr(SupernetProxy, "train", killed_at_the_third)
+        kill_at_call(patch, SupernetProxy, "train", 3)
         with pytest.raises(Killed):
             search_into(tmp_path / "scoring")
     with monkeypatch.context() as patch:

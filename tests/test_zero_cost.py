@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import SYNTHETIC, Killed, compose_config
+from conftest import SYNTHETIC, Killed, compose_config, kill_at_call
 from gramnas import MetaGraph, count_macs, preset_space
 from gramnas.cli import one_line_errors
 from gramnas.search.runner import GramSearch
@@ -73,17 +73,8 @@ def search_into(output_dir, *overrides: str) -> dict:
 def test_a_synflow_search_killed_while_scoring_resumes_exactly(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(GramSearch, "finish", lambda self: None)  # plots: most of a tiny search
     whole = search_into(tmp_path / "whole")
-    scored = []
-    score = SynflowProxy.train
-
-    def killed_at_the_third(self, *args, **kwargs):
-        scored.append(args)
-        if len(scored) == 3:
-            raise Killed
-        return score(self, *args, **kwargs)
-
     with monkeypatch.context() as patch:
-        patch.setattr(SynflowProxy, "train", killed_at_the_third)
+        kill_at_call(patch, SynflowProxy, "train", 3)
         with pytest.raises(Killed):
             search_into(tmp_path / "killed")
     assert search_into(tmp_path / "new", f"search.resume={tmp_path / 'killed'}") == whole
