@@ -212,8 +212,7 @@ def priced_edges(
     into, onward = longest_paths(gains, allowed, space.nodes)
     pays = allowed & (gains + onward[:, dst] > 0)
     through = into[:, src] + np.where(allowed, gains, -np.inf) + onward[:, dst]
-    best = through.reshape(space.hierarchies, -1).max(axis=1)
-    best = np.repeat(best, space.dags_per_hierarchy)[:, None]
+    best = hierarchy_best(through, space)
     on_best = np.isfinite(best) & np.isclose(through, best, rtol=0, atol=1e-12)
     return reachable_edges(pays | on_best, space.nodes)
 
@@ -267,12 +266,17 @@ def path_scores(metagraph: MetaGraph) -> np.ndarray:
     space = metagraph.space
     effects = edge_effects(metagraph)
     through = best_path_through(effects, effects > 0, space.nodes)
-    best = through.max(axis=1).reshape(space.hierarchies, -1).max(axis=1)
-    best = np.repeat(best, space.dags_per_hierarchy)[:, None]
+    best = hierarchy_best(through, space)
     with np.errstate(invalid="ignore"):
         scores = np.where(np.isfinite(through) & (best > 0), through / best, 0.0)
     # The same path summed in another order may differ in the last bit: it is still the best.
     return np.where(np.isclose(scores, 1.0, rtol=0, atol=1e-12), 1.0, scores)
+
+
+def hierarchy_best(through: np.ndarray, space: SearchSpace) -> np.ndarray:
+    """The ``(K, 1)`` best path sum of each DAG's hierarchy (-inf: the hierarchy has none)."""
+    best = through.reshape(space.hierarchies, -1).max(axis=1)
+    return np.repeat(best, space.dags_per_hierarchy)[:, None]
 
 
 def best_path_through(gains: np.ndarray, allowed: np.ndarray, nodes: int) -> np.ndarray:
