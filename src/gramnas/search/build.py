@@ -8,15 +8,13 @@ builds here times the search that ``src/search.py`` would run, not a copy of it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -100,18 +98,18 @@ def instantiate_recipe(proxy: DictConfig) -> Any:
 
     ``debug=search`` sets the training proxies' sizes, which ``proxy=synflow`` has no use for.
     """
-    try:
-        return instantiate(proxy)
-    except InstantiationException as exc:
-        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
-        if unknown is None:
-            raise
-        raise field_error(
-            f"proxy.{unknown[1]}",
-            f"{proxy._target_.rsplit('.', 1)[-1]} has no such setting",
-            "remove it (debug=search sets it for the proxies that train; proxy=synflow is fast"
-            " without it)",
-        ) from None
+    recipe = get_class(proxy._target_)
+    if is_dataclass(recipe):
+        settings = {f.name for f in fields(recipe)}
+        for key in proxy:
+            if not str(key).startswith("_") and key not in settings:
+                raise field_error(
+                    f"proxy.{key}",
+                    f"{recipe.__name__} has no such setting",
+                    "remove it (debug=search sets it for the proxies that train; proxy=synflow"
+                    " is fast without it)",
+                )
+    return instantiate(proxy)
 
 
 def build_proxy(
