@@ -83,9 +83,9 @@ def latency_ms(spec: dict[str, Any]) -> float:
 
     if "architecture" in spec:
         model = build_model(Architecture.load(ROOT / spec["architecture"]))
-    else:  # the MobileNetV2 baseline: its width is its one override
-        width = float(spec["overrides"][1].split("=")[1])
-        model = cifar_mobilenet_v2(width_mult=width, num_classes=10)
+    else:  # the MobileNetV2 baseline, named by its width override
+        overrides = dict(item.split("=", 1) for item in spec["overrides"])
+        model = cifar_mobilenet_v2(width_mult=float(overrides["model.width_mult"]), num_classes=10)
     return OnnxRuntimeBackend(threads=1).measure(model.eval(), (3, 32, 32)).median_ms
 
 
